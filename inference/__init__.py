@@ -1,0 +1,1 @@
+"""Qt-free hemorrhage inference. Import torch lazily: `inference.synth` must stay torch-free."""

@@ -1,0 +1,61 @@
+"""Plain frozen dataclasses that inference returns (no torch, no Qt).
+
+Contract (fixed; the viewer and the report rely on it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inference.labels import LABELS
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    sha256: str  # of the weights file
+    threshold: float  # operating threshold on `any`, chosen on the held-out set; used for verdicts
+    trained_on: str  # one line, e.g. "synthetic head CT only (not clinically validated)"
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """Whether the engine analyses a volume; when not, the reason in words."""
+
+    accepted: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class SliceResult:
+    """One slice's outputs, streamed as they are computed."""
+
+    series_uid: str
+    stack_id: str
+    index: int  # canonical slice index (0-based, display order)
+    probabilities: dict[str, float]  # keys: LABELS
+    # Grad-CAM of `any` at model resolution, float16 in [0, 1], already scaled by the probability
+    # (a confident negative slice is ~0 everywhere); None when CAMs were not asked for.
+    cam: np.ndarray | None = None
+    # Extra CAMs per subtype label when asked for.
+    subtype_cams: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class StackAnalysis:
+    """All slices of one stack, or the reason it was not analysed."""
+
+    series_uid: str
+    stack_id: str
+    acceptance: Acceptance
+    model: ModelInfo | None
+    device: str = ""
+    seconds: float = 0.0
+    probabilities: np.ndarray = field(default_factory=lambda: np.zeros((0, len(LABELS)), np.float32))
+    cams: np.ndarray | None = None  # (n_slices, h, w) float16, model resolution
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.probabilities.shape[0])

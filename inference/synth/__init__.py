@@ -1,0 +1,1 @@
+"""Synthetic head CT: anatomy, lesions, DICOM writer. Imports neither Qt nor torch."""

@@ -1,0 +1,1 @@
+"""Command-line sub-commands of `ichview` (one module each)."""

@@ -1,0 +1,1 @@
+"""The study core: scan, group, order, decode and window DICOM. Never imports Qt."""

@@ -1,0 +1,66 @@
+"""Load a stack's pixels into a Volume: a generator that reports progress and can be cancelled.
+
+Contract (fixed; other modules rely on it). Implementation: see `iter_load_stack`.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from viewer.core.series import Stack, StudyTree
+from viewer.core.volume import Volume
+
+
+@dataclass(frozen=True)
+class FirstSlice:
+    """The first decoded slice, available right after the header scan plus its own decode."""
+
+    series_uid: str
+    stack_id: str
+    index: int  # canonical slice index of this slice
+    n_slices: int
+    hu: np.ndarray  # (rows, cols) HU in the canonical orientation
+    pixel_spacing_mm: tuple[float, float]  # (between rows, between columns), canonical
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    series_uid: str
+    stack_id: str
+    done: int
+    total: int
+
+
+LoadEvent = FirstSlice | LoadProgress | Volume
+
+
+def open_paths(paths: Sequence[Path | str], *, workers: int | None = None) -> StudyTree:
+    """Scan and group: the one call that turns a user's folder / DICOMDIR / files into a StudyTree."""
+    raise NotImplementedError
+
+
+def iter_load_stack(
+    stack: Stack,
+    *,
+    workers: int | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[LoadEvent]:
+    """Decode a stack: yields FirstSlice once, LoadProgress repeatedly, and the Volume last.
+
+    Raises LoadCancelled at the next slice after `cancel` is set.
+    """
+    raise NotImplementedError
+
+
+def load_stack(stack: Stack, *, workers: int | None = None) -> Volume:
+    """Decode a whole stack and return its Volume."""
+    volume = None
+    for event in iter_load_stack(stack, workers=workers):
+        if isinstance(event, Volume):
+            volume = event
+    assert volume is not None
+    return volume

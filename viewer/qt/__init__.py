@@ -1,0 +1,1 @@
+"""The thin Qt layer: widgets render state; one module owns threading."""
