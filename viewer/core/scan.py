@@ -1,12 +1,31 @@
 """Find DICOM files and parse their headers (pixel data untouched), in parallel.
 
 Contract (fixed; other modules rely on it). Implementation: see `scan_paths`.
+
+What the scan does:
+- Folders are searched recursively; DICOMDIR files add the files they reference (never limiting the
+  folder scan); a file reached both ways is read once.
+- Each file's header is parsed with pydicom up to (not including) the pixel data; the pixel data's
+  presence and length are checked against the file size without reading it.
+- A file that cannot be used becomes a `SkippedFile` with a sentence saying why; the scan never
+  raises on a bad file.
+- A multi-frame (enhanced) image gives one `SliceHeader` per frame, with the per-frame position,
+  orientation, spacing, thickness, window and rescale from its functional groups.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pydicom
+import pydicom.config
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,520 @@ class ScanResult:
 
 ProgressCallback = Callable[[int, int], None]  # (files done, files total)
 
+# Header attributes copied into SliceHeader.meta (as str) when present.
+META_KEYWORDS: tuple[str, ...] = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "StudyID",
+    "AccessionNumber",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "BodyPartExamined",
+    "ConvolutionKernel",
+    "ContrastBolusAgent",
+    "SpecificCharacterSet",
+    "KVP",
+    "XRayTubeCurrent",
+    "SeriesDate",
+    "SeriesTime",
+    "SeriesDescription",
+    "SeriesNumber",
+    "AcquisitionNumber",
+    "PatientPosition",
+    "FrameOfReferenceUID",
+    "SliceLocation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "PixelPaddingValue",
+    "PixelPaddingRangeLimit",
+    "NumberOfFrames",
+    "DerivationDescription",
+)
+
+DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage (DICOMDIR)
+_NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+}
+_PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
+_SEQ_DELIMITER_LE = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_SEQ_DELIMITER_BE = b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"
+_MAX_WORKERS = 16
+
+
+class _Skip(Exception):
+    """Internal: the file is not used, with a reason for the user."""
+
+
+@dataclass(frozen=True)
+class _FileOutcome:
+    slices: tuple[SliceHeader, ...] = ()
+    skipped: SkippedFile | None = None
+    referenced: tuple[Path, ...] = ()  # files a DICOMDIR points to
+
+
+# --------------------------------------------------------------------------------------------
+# Value parsing
+# --------------------------------------------------------------------------------------------
+
+
+def parse_number(value: Any) -> float | None:
+    """First numeric value of a DS/IS/number element, robust to multi-values, zero padding
+    ("00040"), stray spaces and backslash-joined strings; None when absent or unparsable."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace("\x00", "").split("\\")]
+        value = next((p for p in parts if p), None)
+        if value is None:
+            return None
+    elif isinstance(value, Iterable):
+        items = list(value)
+        return parse_number(items[0]) if items else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN -> None
+
+
+def _int_or_none(value: Any) -> int | None:
+    number = parse_number(value)
+    return int(round(number)) if number is not None else None
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        items = list(value) if not isinstance(value, (str, bytes)) else str(value).split("\\")
+        out = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == n else None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _get(ds: Any, keyword: str) -> Any:
+    try:
+        return ds.get(keyword)
+    except Exception:  # noqa: BLE001 - a malformed value is treated as absent
+        return None
+
+
+def _first_item(ds: Any, keyword: str) -> Any:
+    seq = _get(ds, keyword)
+    try:
+        return seq[0] if seq else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# One file
+# --------------------------------------------------------------------------------------------
+
+
+def _sop_class_name(uid: str) -> str:
+    try:
+        name = UID(uid).name
+    except Exception:  # noqa: BLE001
+        name = ""
+    return name if name and name != uid else f"SOP class {uid}" if uid else "an unknown object type"
+
+
+def _decoder_available(transfer_syntax: str) -> bool:
+    if transfer_syntax in _NATIVE_SYNTAXES:
+        return True
+    try:
+        from pydicom.pixels import get_decoder
+
+        return bool(get_decoder(UID(transfer_syntax)).is_available)
+    except Exception:  # noqa: BLE001 - unknown / unimplemented syntax
+        return False
+
+
+def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, int]:
+    """Parse the header; return (dataset, offset of the pixel data element or None, file size)."""
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError as exc:
+        raise _Skip("cannot be opened: the file is missing or is a broken link") from exc
+    except OSError as exc:
+        raise _Skip(f"cannot be opened: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise _Skip("empty file (0 bytes)")
+    try:
+        fp = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError as exc:
+        raise _Skip("cannot be opened: the file is missing or is a broken link") from exc
+    except PermissionError as exc:
+        raise _Skip("cannot be read: permission denied (check the file's permissions)") from exc
+    except OSError as exc:
+        raise _Skip(f"cannot be opened: {exc.strerror or exc}") from exc
+    with fp:
+        try:
+            head = fp.read(132)
+        except OSError as exc:
+            raise _Skip(f"cannot be read: {exc.strerror or exc}") from exc
+        has_preamble = len(head) == 132 and head[128:132] == b"DICM"
+        if not has_preamble:
+            # No 128-byte preamble: accept only data that starts like a DICOM data set
+            # (group 0002 or 0008 tag), so random bytes are never parsed as DICOM.
+            if head[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+                raise _Skip("not a DICOM file")
+        fp.seek(0)
+        try:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not has_preamble)
+            pixel_offset = fp.tell()
+        except InvalidDicomError as exc:
+            raise _Skip("not a DICOM file") from exc
+        except (EOFError, struct.error) as exc:
+            raise _Skip("truncated: the header ends before it is complete (the file is cut off)") from exc
+        except PermissionError as exc:
+            raise _Skip("cannot be read: permission denied (check the file's permissions)") from exc
+        except OSError as exc:
+            raise _Skip(f"cannot be read: {exc.strerror or exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types on damaged headers
+            if has_preamble:
+                raise _Skip(f"damaged header: {type(exc).__name__} while parsing it") from exc
+            raise _Skip("not a DICOM file") from exc
+        if not has_preamble:
+            sop_class = str(_get(ds, "SOPClassUID") or "")
+            if not sop_class or not all(c.isdigit() or c == "." for c in sop_class):
+                raise _Skip("not a DICOM file (no preamble and no valid SOP Class UID)")
+        # Locate the pixel data element without reading it.
+        offset: int | None = None
+        if pixel_offset + 8 <= size:
+            fp.seek(pixel_offset)
+            tag_bytes = fp.read(4)
+            little = _is_little_endian(ds)
+            group, elem = struct.unpack("<HH" if little else ">HH", tag_bytes)
+            if (group << 16 | elem) in _PIXEL_TAGS:
+                offset = pixel_offset
+                _check_pixel_length(fp, ds, offset, size, little)
+    return ds, offset, size
+
+
+def _is_little_endian(ds: pydicom.Dataset) -> bool:
+    encoding = getattr(ds, "original_encoding", None)
+    if encoding and encoding[1] is not None:
+        return bool(encoding[1])
+    return str(_get(ds.file_meta, "TransferSyntaxUID") or "") != "1.2.840.10008.1.2.2"
+
+
+def _is_implicit(ds: pydicom.Dataset) -> bool:
+    encoding = getattr(ds, "original_encoding", None)
+    if encoding and encoding[0] is not None:
+        return bool(encoding[0])
+    return str(_get(ds.file_meta, "TransferSyntaxUID") or "") == "1.2.840.10008.1.2"
+
+
+def _check_pixel_length(fp: Any, ds: pydicom.Dataset, offset: int, size: int, little: bool) -> None:
+    """Raise _Skip when the pixel data element runs past the end of the file."""
+    ts = str(_get(ds.file_meta, "TransferSyntaxUID") or "")
+    if ts == "1.2.840.10008.1.2.1.99":  # deflated: offsets are in the inflated stream
+        return
+    fp.seek(offset + 4)
+    if _is_implicit(ds):
+        header = fp.read(4)
+        if len(header) < 4:
+            raise _Skip("truncated: the file ends inside the pixel data header")
+        (length,) = struct.unpack("<I" if little else ">I", header)
+        value_start = offset + 8
+    else:
+        vr = fp.read(2)
+        fp.read(2)
+        header = fp.read(4)
+        if len(header) < 4:
+            raise _Skip("truncated: the file ends inside the pixel data header")
+        (length,) = struct.unpack("<I" if little else ">I", header)
+        value_start = offset + 12
+        if vr not in (b"OB", b"OW", b"OF", b"OD", b"UN", b"OL", b"OV"):
+            return
+    if length == 0xFFFFFFFF:
+        # Encapsulated (compressed) pixel data ends with a sequence delimiter near the end.
+        tail_len = min(size - value_start, 65536)
+        fp.seek(size - tail_len)
+        tail = fp.read(tail_len)
+        if (_SEQ_DELIMITER_LE if little else _SEQ_DELIMITER_BE) not in tail:
+            raise _Skip("truncated: the compressed pixel data has no end marker (the file is cut off)")
+        return
+    if value_start + length > size:
+        present = max(size - value_start, 0)
+        raise _Skip(
+            f"truncated: the pixel data is cut off ({present} of {length} bytes present)"
+        )
+
+
+def _read_file(path: Path) -> _FileOutcome:
+    try:
+        ds, pixel_offset, _size = _read_header(path)
+        media_class = str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
+        if media_class == DIRECTORY_STORAGE or "DirectoryRecordSequence" in ds:
+            return _read_directory(path, ds)
+        return _FileOutcome(slices=_slice_headers(path, ds, pixel_offset))
+    except _Skip as skip:
+        return _FileOutcome(skipped=SkippedFile(path, str(skip)))
+    except Exception as exc:  # noqa: BLE001 - a bad file never aborts the scan
+        return _FileOutcome(
+            skipped=SkippedFile(path, f"could not be read as DICOM ({type(exc).__name__})")
+        )
+
+
+def _resolve_reference(base: Path, parts: Sequence[str]) -> Path | None:
+    """A DICOMDIR file ID (components) as a path under `base`, matching case-insensitively."""
+    current = base
+    for part in parts:
+        candidate = current / part
+        if candidate.exists():
+            current = candidate
+            continue
+        try:
+            matches = [p for p in current.iterdir() if p.name.lower() == part.lower()]
+        except OSError:
+            return None
+        if not matches:
+            return None
+        current = matches[0]
+    return current if current.is_file() else None
+
+
+def _read_directory(path: Path, ds: pydicom.Dataset) -> _FileOutcome:
+    records = _get(ds, "DirectoryRecordSequence") or []
+    base = path.parent
+    resolved: list[Path] = []
+    unresolved = 0
+    for record in records:
+        file_id = _get(record, "ReferencedFileID")
+        if file_id is None:
+            continue
+        parts = [str(file_id)] if isinstance(file_id, str) else [str(p) for p in file_id]
+        target = _resolve_reference(base, parts)
+        if target is None:
+            unresolved += 1
+        else:
+            resolved.append(target)
+    total = len(resolved) + unresolved
+    if total == 0:
+        return _FileOutcome(skipped=SkippedFile(path, "directory file (DICOMDIR) that references no files"))
+    if unresolved == total:
+        return _FileOutcome(
+            skipped=SkippedFile(
+                path,
+                f"directory file (DICOMDIR) whose {total} references do not resolve to files "
+                "beside it; the folder's own files were scanned instead",
+            )
+        )
+    skipped = None
+    if unresolved:
+        skipped = SkippedFile(
+            path,
+            f"directory file (DICOMDIR): {unresolved} of {total} references do not resolve "
+            "(those files are missing); the others were scanned",
+        )
+    return _FileOutcome(skipped=skipped, referenced=tuple(resolved))
+
+
+def _meta(ds: Any) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for keyword in META_KEYWORDS:
+        value = _get(ds, keyword)
+        if value is None:
+            continue
+        text = _text(value)
+        if text:
+            meta[keyword] = text
+    return meta
+
+
+def _window(item: Any) -> tuple[float | None, float | None]:
+    if item is None:
+        return None, None
+    return parse_number(_get(item, "WindowCenter")), parse_number(_get(item, "WindowWidth"))
+
+
+def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) -> tuple[SliceHeader, ...]:
+    sop_class = str(_get(ds, "SOPClassUID") or "")
+    rows = _int_or_none(_get(ds, "Rows"))
+    columns = _int_or_none(_get(ds, "Columns"))
+    if pixel_offset is None:
+        if (rows and columns) or "Image Storage" in _sop_class_name(sop_class):
+            raise _Skip(
+                "no pixel data: the header describes an image but the file ends before its "
+                "pixels (truncated, or a header-only copy)"
+            )
+        raise _Skip(f"not an image: {_sop_class_name(sop_class)} (no pixel data)")
+    if not rows or not columns:
+        raise _Skip(f"not an image: {_sop_class_name(sop_class)} (no image matrix)")
+    ts = str(_get(getattr(ds, "file_meta", {}), "TransferSyntaxUID") or "1.2.840.10008.1.2")
+    if not _decoder_available(ts):
+        raise _Skip(
+            f"unsupported: no installed decoder for its transfer syntax {_sop_class_name(ts)} "
+            "(install pylibjpeg with its plugins, pyjpegls or GDCM)"
+        )
+    series_uid = str(_get(ds, "SeriesInstanceUID") or "")
+    if not series_uid:
+        raise _Skip("not usable: no Series Instance UID in the header")
+    meta = _meta(ds)
+    meta.setdefault("TransferSyntaxUID", ts)
+    image_type = tuple(str(v).strip().upper() for v in (_get(ds, "ImageType") or ()) if str(v).strip())
+    common = dict(
+        path=path,
+        sop_instance_uid=str(_get(ds, "SOPInstanceUID") or ""),
+        sop_class_uid=sop_class,
+        series_uid=series_uid,
+        study_uid=str(_get(ds, "StudyInstanceUID") or ""),
+        patient_id=str(_get(ds, "PatientID") or "").strip(),
+        modality=str(_get(ds, "Modality") or "").strip().upper(),
+        rows=rows,
+        columns=columns,
+        instance_number=_int_or_none(_get(ds, "InstanceNumber")),
+        gantry_tilt_deg=parse_number(_get(ds, "GantryDetectorTilt")),
+        series_number=_int_or_none(_get(ds, "SeriesNumber")),
+        series_description=str(_get(ds, "SeriesDescription") or "").strip(),
+        transfer_syntax_uid=ts,
+        photometric=str(_get(ds, "PhotometricInterpretation") or "").strip().upper(),
+    )
+    n_frames = _int_or_none(_get(ds, "NumberOfFrames")) or 1
+    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence")
+    if n_frames <= 1 and not per_frame:
+        center, width = _window(ds)
+        return (
+            SliceHeader(
+                frame=None,
+                image_type=image_type,
+                pixel_spacing_mm=_floats(_get(ds, "PixelSpacing"), 2),  # type: ignore[arg-type]
+                position_mm=_floats(_get(ds, "ImagePositionPatient"), 3),  # type: ignore[arg-type]
+                orientation=_floats(_get(ds, "ImageOrientationPatient"), 6),  # type: ignore[arg-type]
+                slice_thickness_mm=parse_number(_get(ds, "SliceThickness")),
+                window_center_hu=center,
+                window_width_hu=width,
+                meta=meta,
+                **common,
+            ),
+        )
+    return _frame_headers(ds, n_frames, image_type, meta, common)
+
+
+def _frame_headers(
+    ds: pydicom.Dataset,
+    n_frames: int,
+    image_type: tuple[str, ...],
+    meta: dict[str, str],
+    common: dict[str, Any],
+) -> tuple[SliceHeader, ...]:
+    """One header per frame of a multi-frame image, from its shared / per-frame groups."""
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence") or []
+
+    def lookup(frame_item: Any, seq_keyword: str) -> Any:
+        item = _first_item(frame_item, seq_keyword) if frame_item is not None else None
+        if item is None and shared is not None:
+            item = _first_item(shared, seq_keyword)
+        return item
+
+    headers = []
+    for index in range(n_frames):
+        frame_item = per_frame[index] if index < len(per_frame) else None
+        plane_pos = lookup(frame_item, "PlanePositionSequence")
+        plane_ori = lookup(frame_item, "PlaneOrientationSequence")
+        measures = lookup(frame_item, "PixelMeasuresSequence")
+        voi = lookup(frame_item, "FrameVOILUTSequence")
+        transform = lookup(frame_item, "PixelValueTransformationSequence")
+        content = lookup(frame_item, "FrameContentSequence")
+        frame_type = lookup(frame_item, "CTImageFrameTypeSequence") or lookup(frame_item, "MRImageFrameTypeSequence")
+        position = _floats(_get(plane_pos, "ImagePositionPatient"), 3) if plane_pos is not None else None
+        orientation = _floats(_get(plane_ori, "ImageOrientationPatient"), 6) if plane_ori is not None else None
+        spacing = _floats(_get(measures, "PixelSpacing"), 2) if measures is not None else None
+        thickness = parse_number(_get(measures, "SliceThickness")) if measures is not None else None
+        center, width = _window(voi) if voi is not None else _window(ds)
+        frame_meta = dict(meta)
+        if transform is not None:
+            for keyword in ("RescaleSlope", "RescaleIntercept", "RescaleType"):
+                text = _text(_get(transform, keyword))
+                if text:
+                    frame_meta[keyword] = text
+        if content is not None:
+            in_stack = _text(_get(content, "InStackPositionNumber"))
+            if in_stack:
+                frame_meta["InStackPositionNumber"] = in_stack
+        f_type = image_type
+        if frame_type is not None and _get(frame_type, "FrameType"):
+            f_type = tuple(str(v).strip().upper() for v in _get(frame_type, "FrameType"))
+        headers.append(
+            SliceHeader(
+                frame=index,
+                image_type=f_type,
+                pixel_spacing_mm=spacing or _floats(_get(ds, "PixelSpacing"), 2),  # type: ignore[arg-type]
+                position_mm=position or _floats(_get(ds, "ImagePositionPatient"), 3),  # type: ignore[arg-type]
+                orientation=orientation or _floats(_get(ds, "ImageOrientationPatient"), 6),  # type: ignore[arg-type]
+                slice_thickness_mm=thickness if thickness is not None else parse_number(_get(ds, "SliceThickness")),
+                window_center_hu=center,
+                window_width_hu=width,
+                meta=frame_meta,
+                **common,
+            )
+        )
+    return tuple(headers)
+
+
+# --------------------------------------------------------------------------------------------
+# Many files
+# --------------------------------------------------------------------------------------------
+
+
+def _walk(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            found.append(Path(dirpath) / name)
+    return found
+
+
+def _key(path: Path) -> str:
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return os.path.abspath(path)
+
+
+def default_workers() -> int:
+    """Threads for header parsing: I/O bound on a cold cache, so a few more than the cores."""
+    return max(2, min(_MAX_WORKERS, (os.cpu_count() or 2) * 2))
+
+
+def _quiet_pydicom() -> None:
+    """Do not validate values on read: real files (RSNA) carry non-conformant UIDs, and pydicom's
+    validation messages quote the offending value, which may be patient data (never log it)."""
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
 
 def scan_paths(
     paths: Sequence[Path | str],
@@ -65,5 +598,75 @@ def scan_paths(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ScanResult:
-    """Scan folders (recursively), DICOMDIR files and single files; never raises on a bad file."""
-    raise NotImplementedError
+    """Scan folders (recursively), DICOMDIR files and single files; never raises on a bad file.
+
+    Headers are parsed in `workers` threads (default `default_workers()`); `progress(done, total)`
+    is called after each file (total grows when a DICOMDIR references files outside the scan).
+    Slices are returned in the order their files were found; use `group_slices` to order them.
+    """
+    _quiet_pydicom()
+    skipped: list[SkippedFile] = []
+    queue: list[Path] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        key = _key(path)
+        if key not in seen:
+            seen.add(key)
+            queue.append(path)
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for found in _walk(path):
+                add(found)
+        elif path.exists() or path.is_symlink():
+            add(path)
+        else:
+            skipped.append(SkippedFile(path, "does not exist"))
+
+    n_workers = workers if workers is not None else default_workers()
+    n_workers = max(1, n_workers)
+    slices: list[SliceHeader] = []
+    done = 0
+    batch = queue
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        while batch:
+            queue = []  # `add` appends files referenced by a DICOMDIR for the next round
+            for outcome in pool.map(_read_file, batch):
+                done += 1
+                slices.extend(outcome.slices)
+                if outcome.skipped is not None:
+                    skipped.append(outcome.skipped)
+                for ref in outcome.referenced:
+                    add(ref)
+                if progress is not None:
+                    progress(done, len(seen))
+            batch = queue
+    slices, duplicates = _drop_identical_copies(slices)
+    skipped.extend(duplicates)
+    return ScanResult(slices=tuple(slices), skipped=tuple(skipped))
+
+
+def _drop_identical_copies(slices: list[SliceHeader]) -> tuple[list[SliceHeader], list[SkippedFile]]:
+    """A second file holding the same image (same SOP Instance UID and frame) is skipped."""
+    kept: list[SliceHeader] = []
+    skipped: list[SkippedFile] = []
+    first_path: dict[tuple[str, int | None], Path] = {}
+    for header in slices:
+        if not header.sop_instance_uid:
+            kept.append(header)
+            continue
+        key = (header.sop_instance_uid, header.frame)
+        if key in first_path and first_path[key] != header.path:
+            if header.frame in (None, 0):
+                skipped.append(
+                    SkippedFile(
+                        header.path,
+                        f"a copy of {first_path[key]} (same SOP Instance UID): used once",
+                    )
+                )
+            continue
+        first_path.setdefault(key, header.path)
+        kept.append(header)
+    return kept, skipped
