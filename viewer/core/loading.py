@@ -39,8 +39,14 @@ LoadEvent = FirstSlice | LoadProgress | Volume
 
 
 def open_paths(paths: Sequence[Path | str], *, workers: int | None = None) -> StudyTree:
-    """Scan and group: the one call that turns a user's folder / DICOMDIR / files into a StudyTree."""
-    raise NotImplementedError
+    """Scan and group: the one call that turns a user's folder / DICOMDIR / files into a StudyTree.
+
+    Never raises on a bad file (see `StudyTree.skipped`); an empty tree means nothing usable.
+    """
+    from viewer.core.scan import scan_paths
+    from viewer.core.series import group_slices
+
+    return group_slices(scan_paths(paths, workers=workers))
 
 
 def iter_load_stack(
