@@ -1,0 +1,393 @@
+"""Findings: what the AI saw in a stack and in a study, in words a reader can check (no Qt).
+
+The verdict uses the model's stored operating threshold only: a stack is "hemorrhage suspected" when
+the maximum per-slice `any` probability is >= `ModelInfo.threshold`. Subtype slice ranges are the
+contiguous runs of slices whose subtype probability is >= that same threshold. Slice numbers shown
+to people are 1-based in display order (`index + 1`, inferior to superior for axial stacks); JSON
+keeps the 0-based `index` as well.
+
+This is a research and triage aid, never a diagnosis: every surface that shows findings also shows
+`HONEST_USE`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from inference.labels import LABELS, SUBTYPES
+from inference.results import ModelInfo, StackAnalysis
+from viewer.core.volume import StudyMetadata, Volume
+from viewer.core.warnings import StackWarning
+
+VERDICT_POSITIVE = "Hemorrhage suspected"
+VERDICT_NEGATIVE = "No hemorrhage detected \u2014 does not exclude hemorrhage"
+VERDICT_NOT_ANALYSED = "Not analysed"
+HONEST_USE = (
+    "Research and triage aid only. The model was trained on synthetic data only, is not clinically "
+    "validated and is not a diagnosis: a qualified reader must review the images."
+)
+LABEL_NAMES: dict[str, str] = {
+    "any": "Any hemorrhage",
+    "epidural": "Epidural",
+    "intraparenchymal": "Intraparenchymal",
+    "intraventricular": "Intraventricular",
+    "subarachnoid": "Subarachnoid",
+    "subdural": "Subdural",
+}
+MAX_KEY_SLICES = 4
+
+
+@dataclass(frozen=True)
+class SliceRange:
+    """A contiguous run of slices at or above the threshold (inclusive ends)."""
+
+    first_index: int  # 0-based, display order
+    last_index: int
+    first_position_mm: float
+    last_position_mm: float
+    max_probability: float
+
+    @property
+    def first_slice(self) -> int:
+        """1-based display slice number of the first slice."""
+        return self.first_index + 1
+
+    @property
+    def last_slice(self) -> int:
+        return self.last_index + 1
+
+    @property
+    def n_slices(self) -> int:
+        return self.last_index - self.first_index + 1
+
+    def describe(self) -> str:
+        """E.g. 'slices 12-14 (31.0 to 41.0 mm)' or 'slice 12 (31.0 mm)'."""
+        if self.first_index == self.last_index:
+            return f"slice {self.first_slice} ({self.first_position_mm:.1f} mm)"
+        return (
+            f"slices {self.first_slice}\u2013{self.last_slice} "
+            f"({self.first_position_mm:.1f} to {self.last_position_mm:.1f} mm)"
+        )
+
+
+@dataclass(frozen=True)
+class LabelFinding:
+    """One label's maximum over the stack and where it lies above the threshold."""
+
+    label: str  # one of LABELS
+    max_probability: float
+    max_index: int  # 0-based slice of the maximum
+    ranges: tuple[SliceRange, ...]  # runs >= threshold, inferior to superior; () when none
+
+    @property
+    def name(self) -> str:
+        return LABEL_NAMES[self.label]
+
+    @property
+    def max_slice(self) -> int:
+        """1-based display slice number of the maximum."""
+        return self.max_index + 1
+
+    @property
+    def above_threshold(self) -> bool:
+        return bool(self.ranges)
+
+    def describe_ranges(self) -> str:
+        """Ranges in words, or an em dash when no slice reaches the threshold."""
+        return "; ".join(r.describe() for r in self.ranges) if self.ranges else "\u2014"
+
+
+@dataclass(frozen=True)
+class KeySlice:
+    """A slice worth looking at: among the highest `any` probabilities, spread along the stack."""
+
+    index: int  # 0-based, display order
+    position_mm: float
+    sop_instance_uid: str
+    probability_any: float
+
+    @property
+    def slice_number(self) -> int:
+        return self.index + 1
+
+
+@dataclass(frozen=True, eq=False)
+class StackFindings:
+    """Findings of one stack; `analysed` is False (with `reason`) when the engine refused it."""
+
+    series_uid: str
+    stack_id: str
+    patient_id: str
+    metadata: StudyMetadata
+    n_slices: int
+    analysed: bool
+    reason: str  # why not analysed; "" when analysed
+    warnings: tuple[StackWarning, ...]
+    orientation: str = "axial"
+    model: ModelInfo | None = None
+    device: str = ""
+    seconds: float = 0.0
+    threshold: float | None = None
+    ich_suspected: bool | None = None  # None when not analysed
+    max_any: float | None = None
+    max_any_index: int | None = None
+    any_finding: LabelFinding | None = None
+    subtypes: tuple[LabelFinding, ...] = ()  # in SUBTYPES order
+    key_slices: tuple[KeySlice, ...] = ()  # by descending `any` probability
+    positions_mm: tuple[float, ...] = ()
+    sop_instance_uids: tuple[str, ...] = ()
+    # (n_slices, len(LABELS)) float32 in LABELS order; empty when not analysed.
+    probabilities: np.ndarray = field(default_factory=lambda: np.zeros((0, len(LABELS)), np.float32))
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict in words (never by colour alone)."""
+        if self.ich_suspected is None:
+            return VERDICT_NOT_ANALYSED
+        return VERDICT_POSITIVE if self.ich_suspected else VERDICT_NEGATIVE
+
+    @property
+    def max_any_slice(self) -> int | None:
+        return None if self.max_any_index is None else self.max_any_index + 1
+
+    @property
+    def description(self) -> str:
+        return self.metadata.series_description
+
+    def label_probabilities(self, label: str) -> np.ndarray:
+        """Per-slice probabilities of one label, display order."""
+        return self.probabilities[:, LABELS.index(label)]
+
+
+@dataclass(frozen=True)
+class NotAnalysed:
+    """Something the user gave that was not analysed, and why (a sentence a user understands)."""
+
+    reason: str
+    series_uid: str = ""  # "" for a file skipped before grouping
+    stack_id: str = ""
+    path: str = ""  # set for files skipped by the scan
+    description: str = ""
+    modality: str = ""
+    n_slices: int = 0
+
+
+@dataclass(frozen=True)
+class StudyFindings:
+    """Everything a report shows: analysed stacks, what was not analysed, the model and the time."""
+
+    stacks: tuple[StackFindings, ...]  # analysed stacks only, in the order given
+    not_analysed: tuple[NotAnalysed, ...]
+    studies: tuple[StudyMetadata, ...]  # one per distinct (patient, study), first stack's metadata
+    model: ModelInfo | None
+    device: str
+    generated_at: datetime  # timezone-aware (UTC)
+    ichview_version: str
+    honest_use: str = HONEST_USE
+
+    @property
+    def ich_suspected(self) -> bool | None:
+        """True when any analysed stack is suspected; None when nothing was analysed."""
+        if not self.stacks:
+            return None
+        return any(bool(s.ich_suspected) for s in self.stacks)
+
+    @property
+    def verdict_text(self) -> str:
+        if self.ich_suspected is None:
+            return VERDICT_NOT_ANALYSED
+        return VERDICT_POSITIVE if self.ich_suspected else VERDICT_NEGATIVE
+
+    @property
+    def threshold(self) -> float | None:
+        return None if self.model is None else self.model.threshold
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(s.seconds for s in self.stacks))
+
+
+def contiguous_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Inclusive (first, last) index pairs of the True runs of a 1-D boolean array."""
+    flags = np.asarray(mask, dtype=bool).ravel()
+    if flags.size == 0:
+        return []
+    padded = np.concatenate(([False], flags, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _label_finding(
+    label: str, probs: np.ndarray, threshold: float, positions_mm: Sequence[float]
+) -> LabelFinding:
+    max_index = int(np.argmax(probs))
+    ranges = tuple(
+        SliceRange(
+            first_index=a,
+            last_index=b,
+            first_position_mm=float(positions_mm[a]),
+            last_position_mm=float(positions_mm[b]),
+            max_probability=float(probs[a : b + 1].max()),
+        )
+        for a, b in contiguous_runs(probs >= threshold)
+    )
+    return LabelFinding(label=label, max_probability=float(probs[max_index]), max_index=max_index, ranges=ranges)
+
+
+def pick_key_slices(
+    probs_any: np.ndarray,
+    *,
+    threshold: float,
+    max_slices: int = MAX_KEY_SLICES,
+    min_gap_slices: int | None = None,
+) -> list[int]:
+    """0-based indices of key slices, by descending `any` probability, spread apart.
+
+    Greedy: take the most probable slice, then the next most probable that lies at least
+    `min_gap_slices` from every slice taken (default: about a twelfth of the stack, at least 2).
+    When some slice reaches the threshold, only such slices are taken (a positive stack's key images
+    show the finding, not clean slices); otherwise the top slices are shown for the reader to check.
+    Ties break towards the lower index so the choice is deterministic.
+    """
+    probs = np.asarray(probs_any, dtype=np.float64).ravel()
+    n = probs.size
+    if n == 0 or max_slices <= 0:
+        return []
+    gap = max(2, n // 12) if min_gap_slices is None else max(1, int(min_gap_slices))
+    order = sorted(range(n), key=lambda i: (-probs[i], i))
+    positive = bool(probs[order[0]] >= threshold)
+    chosen: list[int] = []
+    for i in order:
+        if positive and probs[i] < threshold:
+            break
+        if all(abs(i - j) >= gap for j in chosen):
+            chosen.append(i)
+            if len(chosen) >= max_slices:
+                break
+    return chosen
+
+
+def summarize_stack(
+    volume: Volume,
+    analysis: StackAnalysis,
+    *,
+    max_key_slices: int = MAX_KEY_SLICES,
+) -> StackFindings:
+    """Turn one stack's analysis into findings: verdict, maxima, subtype ranges and key slices.
+
+    Raises ValueError when the analysis does not belong to the volume (other series, other length).
+    """
+    if analysis.series_uid != volume.series_uid or analysis.stack_id != volume.stack_id:
+        raise ValueError(
+            f"analysis of stack {analysis.stack_id!r} does not belong to volume {volume.stack_id!r}"
+        )
+    common = dict(
+        series_uid=volume.series_uid,
+        stack_id=volume.stack_id,
+        patient_id=volume.metadata.patient_id,
+        metadata=volume.metadata,
+        n_slices=volume.n_slices,
+        warnings=tuple(volume.warnings),
+        orientation=volume.orientation,
+        positions_mm=tuple(float(p) for p in volume.positions_mm),
+        sop_instance_uids=tuple(volume.sop_instance_uids),
+        model=analysis.model,
+        device=analysis.device,
+        seconds=float(analysis.seconds),
+    )
+    if not analysis.acceptance.accepted:
+        reason = analysis.acceptance.reason or "the engine did not accept this stack"
+        return StackFindings(analysed=False, reason=reason, **common)
+    if analysis.model is None:
+        raise ValueError(f"analysis of stack {volume.stack_id!r} carries no model information")
+    probs = np.asarray(analysis.probabilities, dtype=np.float32)
+    if probs.ndim != 2 or probs.shape != (volume.n_slices, len(LABELS)):
+        raise ValueError(
+            f"analysis of stack {volume.stack_id!r} has probabilities of shape {probs.shape}, "
+            f"expected ({volume.n_slices}, {len(LABELS)})"
+        )
+    if not np.all(np.isfinite(probs)):
+        raise ValueError(f"analysis of stack {volume.stack_id!r} holds non-finite probabilities")
+    threshold = float(analysis.model.threshold)
+    positions = common["positions_mm"]
+    findings = {
+        label: _label_finding(label, probs[:, k], threshold, positions) for k, label in enumerate(LABELS)
+    }
+    any_finding = findings["any"]
+    keys = pick_key_slices(probs[:, 0], threshold=threshold, max_slices=max_key_slices)
+    key_slices = tuple(
+        KeySlice(
+            index=i,
+            position_mm=float(positions[i]),
+            sop_instance_uid=volume.sop_instance_uids[i],
+            probability_any=float(probs[i, 0]),
+        )
+        for i in keys
+    )
+    return StackFindings(
+        analysed=True,
+        reason="",
+        threshold=threshold,
+        ich_suspected=bool(any_finding.max_probability >= threshold),
+        max_any=any_finding.max_probability,
+        max_any_index=any_finding.max_index,
+        any_finding=any_finding,
+        subtypes=tuple(findings[s] for s in SUBTYPES),
+        key_slices=key_slices,
+        probabilities=probs,
+        **common,
+    )
+
+
+def not_analysed_from_stack(findings: StackFindings) -> NotAnalysed:
+    """The NotAnalysed entry of a stack the engine refused."""
+    return NotAnalysed(
+        reason=findings.reason,
+        series_uid=findings.series_uid,
+        stack_id=findings.stack_id,
+        description=findings.metadata.series_description,
+        modality=findings.metadata.modality,
+        n_slices=findings.n_slices,
+    )
+
+
+def summarize_study(
+    stacks: Sequence[StackFindings],
+    not_analysed: Sequence[NotAnalysed] = (),
+    *,
+    model: ModelInfo | None = None,
+    device: str = "",
+    generated_at: datetime | None = None,
+    studies: Sequence[StudyMetadata] = (),
+) -> StudyFindings:
+    """Collect stack findings into a study summary.
+
+    Stacks the engine refused move to `not_analysed` (after the explicit entries' order is kept).
+    `model` and `device` default to the first analysed stack's; `studies` (patient and study facts
+    for the report header) default to one entry per distinct (patient ID, study UID) of the stacks.
+    """
+    analysed = tuple(s for s in stacks if s.analysed)
+    refused = tuple(not_analysed_from_stack(s) for s in stacks if not s.analysed)
+    if model is None:
+        model = next((s.model for s in analysed if s.model is not None), None)
+    if not device:
+        device = next((s.device for s in analysed if s.device), "")
+    if not studies:
+        seen: dict[tuple[str, str], StudyMetadata] = {}
+        for s in stacks:
+            seen.setdefault((s.metadata.patient_id, s.metadata.study_uid), s.metadata)
+        studies = tuple(seen.values())
+    from viewer import __version__
+
+    return StudyFindings(
+        stacks=analysed,
+        not_analysed=tuple(not_analysed) + refused,
+        studies=tuple(studies),
+        model=model,
+        device=device,
+        generated_at=generated_at or datetime.now(timezone.utc),
+        ichview_version=__version__,
+    )
