@@ -190,7 +190,7 @@ def order_slices(
         )
     return OrderedSlices(
         slices=tuple(ordered),
-        normal=(float(normal[0]), float(normal[1]), float(normal[2])),
+        normal=(float(normal[0]) + 0.0, float(normal[1]) + 0.0, float(normal[2]) + 0.0),
         positions_mm=tuple(float(p) for p in positions),
         spacing_median_mm=median,
         spacing_min_mm=low,
