@@ -54,12 +54,23 @@ def iter_load_stack(
     *,
     workers: int | None = None,
     cancel: threading.Event | None = None,
+    parallel: str = "auto",
 ) -> Iterator[LoadEvent]:
     """Decode a stack: yields FirstSlice once, LoadProgress repeatedly, and the Volume last.
 
-    Raises LoadCancelled at the next slice after `cancel` is set.
+    The first slice decoded is the middle one (`n_slices // 2`): the slice the viewer shows first.
+    It is decoded in the calling thread and yielded before anything else is decoded. The rest is
+    decoded in parallel (see viewer/core/decode_pool.py): worker processes writing straight into
+    the shared output array when there is enough work to pay for them (compressed series, large
+    series), threads otherwise; `parallel` forces "processes", "threads" or "serial". The output
+    (int16, canonical orientation, see volume.py) is allocated once.
+
+    Raises LoadCancelled at the next slice after `cancel` is set, PixelDecodeError naming the file
+    and the fix when a slice cannot be decoded.
     """
-    raise NotImplementedError
+    from viewer.core import decode_pool
+
+    return decode_pool.iter_load(stack, workers=workers, cancel=cancel, parallel=parallel)
 
 
 def load_stack(stack: Stack, *, workers: int | None = None) -> Volume:

@@ -1,0 +1,377 @@
+"""Decode a stack's files into one preallocated canonical HU array, in parallel.
+
+Measured on the 2-core development machine (bench/load.py): pydicom's reader and the JPEG codecs
+(pylibjpeg-libjpeg, pyjpegls, openjpeg) hold the GIL, so threads do not speed up compressed series;
+worker processes do. The workers write straight into the output array, which lives in a shared
+memory mapping (a file in /dev/shm, unlinked as soon as the load ends, so nothing is left behind
+and the mapping is freed with the array). Small uncompressed loads use threads: starting worker
+processes would cost more than it saves.
+
+The pool is started once per process (forkserver, preloading this module, so Qt or torch in the
+parent never get forked) and reused by later loads.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait, FIRST_COMPLETED
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from viewer.core.errors import LoadCancelled, PixelDecodeError
+from viewer.core.orientation import CanonicalGeometry, InPlaneTransform, canonical_geometry
+from viewer.core.pixels import check_matrix, hu_params, read_dataset, stored_frames, stored_to_hu
+from viewer.core.series import Stack
+from viewer.core.volume import HU_DTYPE, Volume
+from viewer.core.volume_metadata import study_metadata
+
+# Rough single-core decode cost of one 512x512 slice (ms), to decide whether processes pay off.
+_COST_MS_NATIVE = 1.5
+_COST_MS_COMPRESSED = 12.0
+_PROCESS_START_MS = 400.0  # forkserver + worker start, paid once per session
+_NATIVE_TS = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", ""})
+_CHUNK_FILES = 4  # files per process task: fewer round trips, progress still fine-grained
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to decode and where its frames go: ((canonical slice index, frame or None), ...)."""
+
+    path: str
+    items: tuple[tuple[int, int | None], ...]
+
+
+def decode_file_into(task: FileTask, out: np.ndarray, transform: InPlaneTransform, rows: int, cols: int):
+    """Decode one file's frames into `out[k]` (canonical). Returns the dataset (for metadata)."""
+    ds = read_dataset(task.path)
+    check_matrix(ds, task.path, rows, cols)
+    frames = [f for _, f in task.items]
+    multi = frames[0] is not None
+    stored = stored_frames(ds, task.path, frames if multi else None)
+    for (k, frame), image in zip(task.items, stored):
+        stored_to_hu(transform.apply(image), hu_params(ds, frame), out=out[k])
+    return ds
+
+
+# ---------------------------------------------------------------- worker-process side
+_MAPPED: dict[str, np.ndarray] = {}
+
+
+def _worker_array(shm_path: str, shape: tuple[int, int, int]) -> np.ndarray:
+    arr = _MAPPED.get(shm_path)
+    if arr is None or arr.shape != shape:
+        _MAPPED.clear()  # one load at a time per worker: drop older mappings
+        with open(shm_path, "r+b") as fh:
+            mm = mmap.mmap(fh.fileno(), int(np.prod(shape)) * np.dtype(HU_DTYPE).itemsize)
+        arr = np.frombuffer(mm, dtype=HU_DTYPE).reshape(shape)
+        _MAPPED[shm_path] = arr
+    return arr
+
+
+def _process_decode(
+    shm_path: str, shape: tuple[int, int, int], tasks: tuple[FileTask, ...], transform: InPlaneTransform, rows: int, cols: int
+) -> int | tuple[str, str, str]:
+    """Worker: decode `tasks` into the shared array. Errors come back as (path, reason, fix)."""
+    out = _worker_array(shm_path, shape)
+    for task in tasks:
+        try:
+            decode_file_into(task, out, transform, rows, cols)
+        except PixelDecodeError as exc:  # its __init__ signature does not survive pickling
+            return (str(exc.path), exc.reason, exc.fix)
+    return sum(len(t.items) for t in tasks)
+
+
+def _noop() -> int:
+    return os.getpid()
+
+
+# ---------------------------------------------------------------- pools
+_POOL_LOCK = threading.Lock()
+_PROCESS_POOL: ProcessPoolExecutor | None = None
+_PROCESS_POOL_SIZE = 0
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """The shared decode pool (created on first use, reused; forkserver start)."""
+    global _PROCESS_POOL, _PROCESS_POOL_SIZE
+    import multiprocessing
+
+    with _POOL_LOCK:
+        if _PROCESS_POOL is None or _PROCESS_POOL_SIZE != workers:
+            if _PROCESS_POOL is not None:
+                _PROCESS_POOL.shutdown(wait=False, cancel_futures=True)
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if "forkserver" in methods:
+                ctx.set_forkserver_preload(["viewer.core.decode_pool"])
+            _PROCESS_POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            _PROCESS_POOL_SIZE = workers
+        return _PROCESS_POOL
+
+
+def warm_up_pool(workers: int | None = None) -> None:
+    """Start the worker processes now (e.g. while the user picks a series)."""
+    n = workers or default_workers()
+    pool = process_pool(n)
+    for f in [pool.submit(_noop) for _ in range(n)]:
+        f.result()
+
+
+def shutdown_pool() -> None:
+    """Stop the shared decode pool (it is restarted on the next load that needs it)."""
+    global _PROCESS_POOL
+    with _POOL_LOCK:
+        if _PROCESS_POOL is not None:
+            _PROCESS_POOL.shutdown(wait=True, cancel_futures=True)
+            _PROCESS_POOL = None
+
+
+# ---------------------------------------------------------------- shared output array
+class _SharedArray:
+    """An int16 array in a /dev/shm file that worker processes map; unlinked by `release_name`."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        fd, self.path = tempfile.mkstemp(prefix="ichview-volume-", suffix=".i16", dir=folder)
+        nbytes = int(np.prod(shape)) * np.dtype(HU_DTYPE).itemsize
+        try:
+            os.ftruncate(fd, max(nbytes, 1))
+            mm = mmap.mmap(fd, max(nbytes, 1))
+        finally:
+            os.close(fd)
+        self.array = np.frombuffer(mm, dtype=HU_DTYPE, count=int(np.prod(shape))).reshape(shape)
+
+    def release_name(self) -> None:
+        """Unlink the file: the mapping stays valid for as long as the array lives."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+# ---------------------------------------------------------------- the load
+def file_tasks(stack: Stack) -> list[FileTask]:
+    """The stack's files in slice order, each with its canonical slice indices and frames."""
+    by_path: dict[str, list[tuple[int, int | None]]] = {}
+    for k, header in enumerate(stack.slices):
+        by_path.setdefault(str(header.path), []).append((k, header.frame))
+    return [FileTask(path, tuple(items)) for path, items in by_path.items()]
+
+
+def _choose_parallel(stack: Stack, n_files: int, workers: int, parallel: str) -> str:
+    if parallel != "auto":
+        return parallel
+    if workers <= 1 or n_files <= 2:
+        return "serial"
+    compressed = any(h.transfer_syntax_uid not in _NATIVE_TS for h in stack.slices[:1] + stack.slices[-1:])
+    pixels = stack.slices[0].rows * stack.slices[0].columns / (512 * 512)
+    cost_ms = n_files * pixels * (_COST_MS_COMPRESSED if compressed else _COST_MS_NATIVE)
+    pool_ready = _PROCESS_POOL is not None and _PROCESS_POOL_SIZE == workers
+    saving_ms = cost_ms * (1 - 1 / workers)
+    return "processes" if saving_ms > (0 if pool_ready else _PROCESS_START_MS) else "threads"
+
+
+def _check_stack(stack: Stack) -> None:
+    if not stack.slices:
+        raise ValueError(f"stack {stack.stack_id} has no slices")
+    shapes = {(h.rows, h.columns) for h in stack.slices}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"stack {stack.stack_id} mixes matrix sizes {sorted(shapes)}: the grouper must split "
+            "slices of different size into separate stacks (viewer/core/series.py)"
+        )
+
+
+def _geometry(stack: Stack) -> CanonicalGeometry:
+    first, last = stack.slices[0], stack.slices[-1]
+    return canonical_geometry(
+        iop=first.orientation,
+        first_position_mm=first.position_mm,
+        last_position_mm=last.position_mm,
+        rows=first.rows,
+        cols=first.columns,
+        pixel_spacing_mm=first.pixel_spacing_mm,
+    )
+
+
+def _slice_spacing_mm(stack: Stack) -> float:
+    g = stack.geometry
+    if g.slice_spacing_median_mm:
+        return float(g.slice_spacing_median_mm)
+    return float(stack.slices[0].slice_thickness_mm or 1.0)
+
+
+def iter_load(
+    stack: Stack,
+    *,
+    workers: int | None = None,
+    cancel: threading.Event | None = None,
+    parallel: str = "auto",
+) -> Iterator[object]:
+    """The implementation of loading.iter_load_stack (see there)."""
+    from viewer.core.loading import FirstSlice, LoadProgress
+
+    _check_stack(stack)
+    n = stack.n_slices
+    rows, cols = stack.slices[0].rows, stack.slices[0].columns
+    geom = _geometry(stack)
+    shape = (n, *geom.shape)
+    workers = workers or default_workers()
+    tasks = file_tasks(stack)
+    mode = _choose_parallel(stack, len(tasks), workers, parallel)
+    if mode not in ("processes", "threads", "serial"):
+        raise ValueError(f"parallel must be auto, processes, threads or serial, not {parallel!r}")
+
+    shared: _SharedArray | None = None
+    if mode == "processes":
+        shared = _SharedArray(shape)
+        out = shared.array
+    else:
+        out = np.empty(shape, dtype=HU_DTYPE)
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_set():
+            raise LoadCancelled(f"loading of series {stack.series_uid} was cancelled")
+
+    pool_starter: threading.Thread | None = None
+    if mode == "processes" and (_PROCESS_POOL is None or _PROCESS_POOL_SIZE != workers):
+        # Start the workers while the first slice decodes in this thread.
+        pool_starter = threading.Thread(target=warm_up_pool, args=(workers,), daemon=True)
+        pool_starter.start()
+    try:
+        check_cancel()
+        first_k = n // 2
+        first_task_index = next(i for i, t in enumerate(tasks) if any(k == first_k for k, _ in t.items))
+        first_task = tasks[first_task_index]
+        first_ds = decode_file_into(first_task, out, geom.transform, rows, cols)
+        yield FirstSlice(
+            series_uid=stack.series_uid,
+            stack_id=stack.stack_id,
+            index=first_k,
+            n_slices=n,
+            hu=out[first_k].copy(),
+            pixel_spacing_mm=geom.pixel_spacing_mm,
+        )
+        done = len(first_task.items)
+        yield LoadProgress(stack.series_uid, stack.stack_id, done, n)
+        rest = tasks[:first_task_index] + tasks[first_task_index + 1 :]
+        # Decode outward from the first slice, so neighbours of the shown slice come first.
+        rest.sort(key=lambda t: abs(t.items[0][0] - first_k))
+        for done in _run(rest, mode, workers, out, geom.transform, rows, cols, shared, check_cancel, pool_starter, done):
+            yield LoadProgress(stack.series_uid, stack.stack_id, done, n)
+    except BaseException:
+        if shared is not None:
+            shared.release_name()
+        raise
+    if shared is not None:
+        shared.release_name()
+
+    first = stack.slices[0]
+    metadata = study_metadata(
+        first.meta,
+        first_ds,
+        study_uid=stack.study_uid,
+        series_uid=stack.series_uid,
+        modality=stack.modality,
+        series_description=stack.description,
+    )
+    if first.image_type and not metadata.image_type:
+        from dataclasses import replace
+
+        metadata = replace(metadata, image_type=tuple(first.image_type))
+    positions = tuple(float(p) for p in stack.geometry.positions_mm) if stack.geometry.positions_mm else tuple(
+        float(k) * _slice_spacing_mm(stack) for k in range(n)
+    )
+    window_c, window_w = first.window_center_hu, first.window_width_hu
+    yield Volume(
+        hu=out,
+        spacing_mm=(_slice_spacing_mm(stack), *geom.pixel_spacing_mm),
+        origin_mm=geom.origin_mm,
+        direction=geom.direction,
+        positions_mm=positions,
+        sop_instance_uids=tuple(h.sop_instance_uid for h in stack.slices),
+        instance_numbers=tuple(h.instance_number for h in stack.slices),
+        slice_thickness_mm=tuple(h.slice_thickness_mm for h in stack.slices),
+        source_paths=tuple(Path(h.path) for h in stack.slices),
+        series_uid=stack.series_uid,
+        stack_id=stack.stack_id,
+        metadata=metadata,
+        orientation=geom.orientation,
+        tilt_deg=float(stack.geometry.tilt_deg or 0.0),
+        window_center_hu=window_c,
+        window_width_hu=window_w,
+        warnings=tuple(stack.warnings),
+    )
+
+
+def _run(
+    tasks: Sequence[FileTask],
+    mode: str,
+    workers: int,
+    out: np.ndarray,
+    transform: InPlaneTransform,
+    rows: int,
+    cols: int,
+    shared: _SharedArray | None,
+    check_cancel,
+    pool_starter: threading.Thread | None,
+    done: int,
+) -> Iterator[int]:
+    """Decode `tasks`; yield the running count of decoded slices after each finished task."""
+    if mode == "serial":
+        for task in tasks:
+            check_cancel()
+            decode_file_into(task, out, transform, rows, cols)
+            done += len(task.items)
+            yield done
+        return
+    if mode == "threads":
+        executor: Executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ichview-decode")
+        futures: dict[Future, int] = {
+            executor.submit(decode_file_into, t, out, transform, rows, cols): len(t.items) for t in tasks
+        }
+    else:
+        assert shared is not None
+        if pool_starter is not None:
+            pool_starter.join()
+        executor = process_pool(workers)
+        chunk = max(1, min(_CHUNK_FILES, len(tasks) // (workers * 4) or 1))
+        futures = {}
+        for i in range(0, len(tasks), chunk):
+            part = tuple(tasks[i : i + chunk])
+            f = executor.submit(_process_decode, shared.path, out.shape, part, transform, rows, cols)
+            futures[f] = sum(len(t.items) for t in part)
+    pending = set(futures)
+    try:
+        while pending:
+            check_cancel()
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for f in finished:
+                result = f.result()  # re-raises an error from a thread
+                if isinstance(result, tuple):  # a worker process's PixelDecodeError
+                    raise PixelDecodeError(*result)
+                done += futures[f]
+            if finished:
+                yield done
+    finally:
+        for f in pending:
+            f.cancel()
+        if mode == "threads":
+            executor.shutdown(wait=True, cancel_futures=True)
+        elif pending:
+            # Cancelled or failed: let running chunks finish before the file goes away.
+            wait(pending, timeout=10)

@@ -1,0 +1,271 @@
+"""Decode DICOM pixel data to Hounsfield units, one file (or one frame) at a time.
+
+Output: `HU_DTYPE` (int16) HU, rounded to the nearest integer and clipped to the int16 range.
+
+What a slice goes through (integer arithmetic on one int32 temporary per slice; float32 only when
+the rescale is not integral; never float64):
+- the stored value is read as BitsAllocated bits, with any garbage above BitsStored masked off
+  (unsigned) or sign-extended from bit BitsStored-1 (signed, PixelRepresentation 1);
+- PixelPaddingValue (up to PixelPaddingRangeLimit when present) marks padding, which becomes air;
+- MONOCHROME1: the stored value is mirrored within the BitsStored range, so the returned array always
+  reads "higher = denser = brighter" (MONOCHROME2), whatever the file stored;
+- HU = stored * RescaleSlope + RescaleIntercept (per frame for enhanced multi-frame CT: the Pixel
+  Value Transformation of the frame's functional groups, else the shared ones, else the top-level
+  tags; slope 1 / intercept 0 when absent);
+- anything below air (`AIR_HU`, -1024) is set to -1024: that is where scanners put outside-the-
+  field-of-view fill (-2000, -3024, -32768) and padding; nothing of diagnostic value lies below air.
+  Values above 32767 are clipped.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from viewer.core.errors import PixelDecodeError
+from viewer.core.volume import AIR_HU, HU_DTYPE
+
+
+# Transfer syntax -> (what decodes it, the pip package that provides it).
+_CODEC_FIX: dict[str, str] = {
+    "1.2.840.10008.1.2.4.57": "install pylibjpeg and pylibjpeg-libjpeg (or python-gdcm) for JPEG Lossless",
+    "1.2.840.10008.1.2.4.70": "install pylibjpeg and pylibjpeg-libjpeg (or python-gdcm) for JPEG Lossless",
+    "1.2.840.10008.1.2.4.50": "install pylibjpeg and pylibjpeg-libjpeg (or Pillow) for baseline JPEG",
+    "1.2.840.10008.1.2.4.51": "install pylibjpeg and pylibjpeg-libjpeg for extended JPEG",
+    "1.2.840.10008.1.2.4.80": "install pyjpegls (or pylibjpeg-libjpeg) for JPEG-LS",
+    "1.2.840.10008.1.2.4.81": "install pyjpegls (or pylibjpeg-libjpeg) for JPEG-LS",
+    "1.2.840.10008.1.2.4.90": "install pylibjpeg and pylibjpeg-openjpeg for JPEG 2000",
+    "1.2.840.10008.1.2.4.91": "install pylibjpeg and pylibjpeg-openjpeg for JPEG 2000",
+    "1.2.840.10008.1.2.5": "install pylibjpeg and pylibjpeg-rle for RLE Lossless",
+}
+_NATIVE_SYNTAXES = frozenset(
+    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
+)
+
+
+@dataclass(frozen=True)
+class HuParams:
+    """Everything that maps one frame's stored values to HU."""
+
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    slope: float = 1.0
+    intercept: float = 0.0
+    monochrome1: bool = False
+    padding_value: int | None = None
+    padding_range_limit: int | None = None
+
+
+def codec_fix(transfer_syntax_uid: str) -> str:
+    """The sentence telling a user which package decodes a transfer syntax."""
+    return _CODEC_FIX.get(
+        str(transfer_syntax_uid),
+        "convert the series to an uncompressed transfer syntax (e.g. with dcmdjpeg or gdcmconv)",
+    )
+
+
+def _float(value: object, default: float) -> float:
+    if value is None or value == "":
+        return default
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = list(value)[0] if len(value) else default  # type: ignore[arg-type]
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+def _int_or_none(value: object, signed: bool) -> int | None:
+    """PixelPaddingValue and friends: US or SS, sometimes left as raw bytes by the reader."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) < 2:
+            return None
+        return int(np.frombuffer(bytes(value[:2]), dtype="<i2" if signed else "<u2")[0])
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = list(value)[0] if len(value) else None  # type: ignore[arg-type]
+        if value is None:
+            return None
+    try:
+        v = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return v
+
+
+def _frame_rescale(ds: Dataset, frame: int | None) -> tuple[float, float]:
+    """(slope, intercept) of one frame: per-frame groups, then shared groups, then top level."""
+    for seq_name, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        if index is None or seq_name not in ds:
+            continue
+        seq = ds[seq_name].value
+        if index >= len(seq):
+            continue
+        item = seq[index]
+        if "PixelValueTransformationSequence" in item and len(item.PixelValueTransformationSequence):
+            pvt = item.PixelValueTransformationSequence[0]
+            return _float(pvt.get("RescaleSlope"), 1.0), _float(pvt.get("RescaleIntercept"), 0.0)
+    return _float(ds.get("RescaleSlope"), 1.0), _float(ds.get("RescaleIntercept"), 0.0)
+
+
+def hu_params(ds: Dataset, frame: int | None = None) -> HuParams:
+    """The stored-value -> HU parameters of a dataset (of one frame of it, for multi-frame)."""
+    bits_allocated = int(ds.get("BitsAllocated", 16))
+    bits_stored = int(ds.get("BitsStored", bits_allocated) or bits_allocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    slope, intercept = _frame_rescale(ds, frame)
+    padding = _int_or_none(ds.get("PixelPaddingValue"), signed)
+    limit = _int_or_none(ds.get("PixelPaddingRangeLimit"), signed) if padding is not None else None
+    return HuParams(
+        bits_allocated=bits_allocated,
+        bits_stored=min(bits_stored, bits_allocated),
+        signed=signed,
+        slope=slope,
+        intercept=intercept,
+        monochrome1=str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1",
+        padding_value=padding,
+        padding_range_limit=limit,
+    )
+
+
+def _pad_range(params: HuParams) -> tuple[int, int] | None:
+    """Stored-value range flagged as padding, or None."""
+    if params.padding_value is None:
+        return None
+    a = params.padding_value
+    b = params.padding_range_limit if params.padding_range_limit is not None else a
+    return min(a, b), max(a, b)
+
+
+def stored_to_hu(stored: np.ndarray, params: HuParams, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Map stored values (as read: uint8/uint16/int16/...; any strides and byte order) to HU.
+
+    Returns `out` (filled; any int16 array or view of the stored shape) or a new int16 array.
+    Costs one int32 (or float32 when the rescale is not integral) temporary of one slice.
+    """
+    bs, ba = params.bits_stored, params.bits_allocated
+    work_dtype = np.int64 if ba > 16 else np.int32
+    v = stored.astype(work_dtype)  # one copy: native byte order, room for the rescale
+    nbits = v.dtype.itemsize * 8
+    if params.signed:
+        if bs < ba:
+            v <<= nbits - bs  # sign-extend from bit BitsStored-1; garbage above it is dropped
+            v >>= nbits - bs
+        lo, hi = -(1 << (bs - 1)), (1 << (bs - 1)) - 1
+    else:
+        if bs < ba:
+            v &= (1 << bs) - 1
+        lo, hi = 0, (1 << bs) - 1
+    pad = None
+    pad_range = _pad_range(params)
+    if pad_range is not None:
+        p_lo, p_hi = pad_range
+        hu_of_pad = [p * params.slope + params.intercept for p in (p_lo, p_hi)]
+        if not params.monochrome1 and max(hu_of_pad) < AIR_HU:
+            pad = None  # already clamped to air below
+        elif lo <= p_lo and p_hi <= hi:
+            pad = (v >= p_lo) & (v <= p_hi)
+        else:  # padding value outside the BitsStored range: compare what the file holds
+            raw = stored.astype(np.int64)
+            pad = (raw >= p_lo) & (raw <= p_hi)
+    if params.monochrome1:
+        np.subtract(lo + hi, v, out=v)
+    slope, intercept = params.slope, params.intercept
+    if float(slope).is_integer() and float(intercept).is_integer():
+        if slope != 1:
+            v *= int(slope)
+        if intercept != 0:
+            v += int(intercept)
+        hu = v
+    else:
+        hu = v.astype(np.float32)
+        hu *= np.float32(slope)
+        hu += np.float32(intercept)
+        np.rint(hu, out=hu)
+    # Below air is padding / outside the field of view (-2000, -3024, ...): it becomes air.
+    np.clip(hu, AIR_HU, np.iinfo(HU_DTYPE).max, out=hu)
+    if pad is not None:
+        hu[pad] = AIR_HU
+    if out is None:
+        return hu.astype(HU_DTYPE)
+    out[...] = hu
+    return out
+
+
+def _native_frames(ds: Dataset, path: Path) -> np.ndarray:
+    """Stored values of an uncompressed dataset as (frames, rows, cols), without copying."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    ba = int(ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise PixelDecodeError(path, "colour images are not CT slices", "open a greyscale CT series")
+    if ba not in (8, 16, 32):
+        raise PixelDecodeError(path, f"BitsAllocated {ba} is not supported", "convert the series to 16-bit")
+    big = ds.file_meta.get("TransferSyntaxUID", "") == "1.2.840.10008.1.2.2"
+    dtype = np.dtype(f"{'>' if big else '<'}{'i' if signed else 'u'}{ba // 8}")
+    data = ds.PixelData
+    need = rows * cols * n_frames * dtype.itemsize
+    if len(data) < need:
+        raise PixelDecodeError(
+            path,
+            f"pixel data is truncated ({len(data)} of {need} bytes)",
+            "copy the file again from the scanner or PACS",
+        )
+    return np.frombuffer(data, dtype=dtype, count=rows * cols * n_frames).reshape(n_frames, rows, cols)
+
+
+def read_dataset(path: Path | str) -> Dataset:
+    """Read a file with its pixel data (raises PixelDecodeError naming the file)."""
+    try:
+        return pydicom.dcmread(str(path), force=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is reported with the file
+        raise PixelDecodeError(path, f"the file cannot be read ({exc})", "check that the file is complete") from exc
+
+
+def stored_frames(ds: Dataset, path: Path | str, frames: Sequence[int] | None = None) -> np.ndarray:
+    """Stored values (frames, rows, cols) of the given frames (all when None), decompressed."""
+    path = Path(path)
+    if "PixelData" not in ds:
+        raise PixelDecodeError(path, "the file has no pixel data", "open an image series, not this object")
+    ts = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))
+    if ts in _NATIVE_SYNTAXES:
+        arr = _native_frames(ds, path)
+        return arr if frames is None else arr[list(frames)]
+    try:
+        if frames is None:
+            arr = pydicom.pixels.pixel_array(ds, raw=True)
+            return arr.reshape((-1,) + arr.shape[-2:])
+        return np.stack([pydicom.pixels.pixel_array(ds, index=int(f), raw=True) for f in frames])
+    except Exception as exc:  # noqa: BLE001 - the codec's own failure, reported with the file
+        name = UID(ts).name if ts else "unknown transfer syntax"
+        raise PixelDecodeError(path, f"{name} ({ts}): {exc}", codec_fix(ts)) from exc
+
+
+def decode_hu(path: Path | str, frame: int | None = None) -> np.ndarray:
+    """HU (rows, cols) int16 of one single-frame file, or of one frame of a multi-frame file.
+
+    Stored orientation (as in the file); see orientation.py for the canonical display orientation.
+    Raises PixelDecodeError naming the file and the fix.
+    """
+    ds = read_dataset(path)
+    stored = stored_frames(ds, path, None if frame is None else [frame])
+    return stored_to_hu(stored[0], hu_params(ds, frame))
+
+
+def check_matrix(ds: Dataset, path: Path | str, rows: int, cols: int) -> None:
+    """Raise PixelDecodeError when a file's matrix is not the stack's (the grouper splits those)."""
+    r, c = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if (r, c) != (rows, cols):
+        raise PixelDecodeError(
+            path,
+            f"matrix {r}x{c} differs from the stack's {rows}x{cols}",
+            "re-scan the folder: slices of another size belong to another stack",
+        )
