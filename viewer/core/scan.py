@@ -259,6 +259,8 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, int]:
         except OSError as exc:
             raise _Skip(f"cannot be read: {exc.strerror or exc}") from exc
         has_preamble = len(head) == 132 and head[128:132] == b"DICM"
+        if len(head) < 132 and len(head) >= 64 and not head.strip(b"\0"):
+            raise _Skip("truncated: the file ends inside the DICOM preamble")
         if not has_preamble:
             # No 128-byte preamble: accept only data that starts like a DICOM data set
             # (group 0002 or 0008 tag), so random bytes are never parsed as DICOM.
@@ -440,10 +442,13 @@ def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) ->
     rows = _int_or_none(_get(ds, "Rows"))
     columns = _int_or_none(_get(ds, "Columns"))
     if pixel_offset is None:
+        media_class = str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
+        if not sop_class and (not media_class or "Image Storage" in _sop_class_name(media_class)):
+            raise _Skip("truncated: the header ends before it is complete (the file is cut off)")
         if (rows and columns) or "Image Storage" in _sop_class_name(sop_class):
             raise _Skip(
-                "no pixel data: the header describes an image but the file ends before its "
-                "pixels (truncated, or a header-only copy)"
+                "truncated: the header describes an image but the file ends before its pixel "
+                "data (a cut-off copy, or a header-only file)"
             )
         raise _Skip(f"not an image: {_sop_class_name(sop_class)} (no pixel data)")
     if not rows or not columns:
