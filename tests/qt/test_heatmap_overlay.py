@@ -1,0 +1,141 @@
+"""The heatmap shows colours over a hot CAM, nothing over a zero CAM, and never hides the image."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtGui
+from slice_view_stand_in import StandInSliceView, make_volume
+
+from viewer.qt.heatmap_overlay import MAX_ALPHA, HeatmapOverlay, cam_to_rgba, upsample_bilinear
+
+ROWS, COLS = 256, 256
+ROW_MM, COL_MM = 0.9, 0.9
+
+
+def _striped_volume(n_slices: int = 3, stack_id: str = "1.2.3"):
+    """Vertical stripes 16 px wide: 0 HU (black in brain window) and 80 HU (white)."""
+    cols = np.arange(COLS)
+    row = np.where((cols // 16) % 2 == 0, 0, 80)
+    hu = np.broadcast_to(row, (n_slices, ROWS, COLS))
+    return make_volume(np.array(hu), pixel_spacing_mm=(ROW_MM, COL_MM), stack_id=stack_id)
+
+
+def _hot_cam(size: int = 64) -> np.ndarray:
+    """A Gaussian blob peaking at 1 in the centre of a model-resolution CAM."""
+    y, x = np.mgrid[0:size, 0:size]
+    return np.exp(-(((x - size / 2) ** 2 + (y - size / 2) ** 2) / (2 * (size / 8) ** 2))).astype(np.float16)
+
+
+def _grab(view) -> np.ndarray:
+    img = view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
+    return arr[:, : img.width(), 2::-1].astype(int)
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.max(axis=-1) - rgb.min(axis=-1)
+
+
+def _image_box(view) -> tuple[slice, slice]:
+    """Widget-pixel slices of the central quarter of the image (where the blob is)."""
+    vb, gv = view.view_box, view.graphics
+    w_mm, h_mm = COLS * COL_MM, ROWS * ROW_MM
+    from PySide6 import QtCore
+
+    a = gv.mapFromScene(vb.mapViewToScene(QtCore.QPointF(w_mm * 0.4, h_mm * 0.4)))
+    b = gv.mapFromScene(vb.mapViewToScene(QtCore.QPointF(w_mm * 0.6, h_mm * 0.6)))
+    return slice(a.y(), b.y()), slice(a.x(), b.x())
+
+
+@pytest.fixture
+def view(qtbot):
+    v = StandInSliceView()
+    qtbot.addWidget(v)
+    v.resize(520, 520)
+    v.show()
+    qtbot.waitExposed(v)
+    v.set_volume(_striped_volume())
+    v.set_window(80, 40)
+    return v
+
+
+def test_hot_cam_shows_colours_and_image_underneath(view, artifacts_dir):
+    overlay = HeatmapOverlay(view)
+    before = _grab(view)
+    box = _image_box(view)
+    assert _chroma(before[box]).max() <= 2  # grey image
+    overlay.set_opacity(1.0)
+    overlay.set_cam(_hot_cam())
+    after = _grab(view)
+    view.grab().save(str(artifacts_dir / "heatmap_overlay_hot.png"))
+    centre = after[box]
+    assert (_chroma(centre) > 60).mean() > 0.5  # heatmap colours over the hot spot
+    # The image still shows through at the hottest spot: white stripes stay brighter than black ones.
+    grey_before = before[box].mean(axis=-1)
+    lum_after = centre.mean(axis=-1)
+    assert lum_after[grey_before > 200].mean() - lum_after[grey_before < 50].mean() > 255 * (1 - MAX_ALPHA) * 0.6
+    corner = after[: after.shape[0] // 8, :]  # a far corner of the image: cold, so unchanged
+    assert np.abs(corner[:, : after.shape[1] // 2] - before[: before.shape[0] // 8, : before.shape[1] // 2]).max() <= 2
+
+
+def test_zero_cam_leaves_image_unchanged(view):
+    overlay = HeatmapOverlay(view)
+    overlay.set_color_bar_visible(False)
+    before = _grab(view)
+    overlay.set_cam(np.zeros((64, 64), np.float16))
+    assert np.abs(_grab(view) - before).max() <= 1
+
+
+def test_threshold_opacity_and_visibility_change_only_the_picture(view):
+    overlay = HeatmapOverlay(view)
+    overlay.set_color_bar_visible(False)
+    before = _grab(view)
+    box = _image_box(view)
+    overlay.set_cam(_hot_cam())
+    assert (_chroma(_grab(view)[box]) > 30).mean() > 0.5
+    overlay.set_display_threshold(1.0)
+    assert np.abs(_grab(view) - before).max() <= 1
+    overlay.set_display_threshold(0.3)
+    overlay.set_visible(False)
+    assert np.abs(_grab(view) - before).max() <= 1
+    overlay.set_visible(True)
+    overlay.set_opacity(0.0)
+    assert np.abs(_grab(view) - before).max() <= 1
+    overlay.set_opacity(0.6)
+    assert (_chroma(_grab(view)[box]) > 30).mean() > 0.3
+
+
+def test_cam_does_not_follow_to_another_slice_or_series(view):
+    overlay = HeatmapOverlay(view)
+    overlay.set_cam(_hot_cam())
+    assert overlay.image_item.isVisible()
+    view.set_index(1)
+    assert overlay.cam is None and not overlay.image_item.isVisible()
+    overlay.set_slice_cams({2: _hot_cam()})
+    view.set_index(2)
+    assert overlay.image_item.isVisible()
+    view.set_volume(_striped_volume(stack_id="other"))
+    assert overlay.cam is None and not overlay.image_item.isVisible()
+
+
+def test_color_bar_drawn_in_view(view, artifacts_dir):
+    overlay = HeatmapOverlay(view)
+    before = _grab(view)
+    overlay.set_cam(_hot_cam())
+    overlay.set_color_bar_visible(True)
+    after = _grab(view)
+    h, w = after.shape[:2]
+    top_right = after[: h // 3, w - 80 :]
+    assert overlay.color_bar.isVisible()
+    assert (_chroma(top_right) > 60).sum() > 500  # the bar's colours
+    view.grab().save(str(artifacts_dir / "heatmap_overlay_colorbar.png"))
+
+
+def test_rgba_alpha_ramp_and_upsampling():
+    cam = np.array([[0.0, 1.0]], np.float32)
+    up = upsample_bilinear(cam, (1, 4))
+    assert up[0, 0] == 0.0 and up[0, -1] == 1.0 and np.all(np.diff(up[0]) >= 0)
+    rgba = cam_to_rgba(np.array([[0.0, 0.1, 0.5, 1.0]]), opacity=1.0, display_threshold=0.2)
+    assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 0  # below the threshold: transparent
+    assert cam_to_rgba(np.array([[0.03]]), opacity=1.0)[0, 0, 3] == 0  # near-zero: always transparent
+    assert 0 < rgba[0, 2, 3] <= round(255 * MAX_ALPHA) and rgba[0, 3, 3] == round(255 * MAX_ALPHA)

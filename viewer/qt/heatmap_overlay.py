@@ -1,0 +1,270 @@
+"""The Grad-CAM heatmap drawn over a SliceView's image, with a colour bar.
+
+The CAM arrives at model resolution with values in [0, 1] already scaled by the probability; it is
+smoothly upsampled and drawn in the image's millimetre rect. Colours come from a perceptually
+uniform, colour-blind-safe map (inferno by default, never jet / rainbow), and an alpha ramp keeps
+low values fully transparent and high values at most MAX_ALPHA opaque, so the image underneath
+always shows through. The display threshold and opacity change the picture only; verdicts never
+depend on them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+COLORMAPS = ("inferno", "cividis", "CET-L17")  # perceptually uniform and colour-blind safe
+DEFAULT_COLORMAP = "inferno"
+MAX_ALPHA = 0.8  # even at opacity 1 the image shows through the hottest spot
+RAMP_WIDTH = 0.3  # alpha rises from 0 at the display threshold to full over this range of values
+LOW_FLOOR = 0.05  # values below this are always transparent (a confident negative shows nothing)
+COLORMAP_START = 0.12  # skip the near-black start of the map: faint heat never darkens the image
+DISPLAY_MAX_PX = 512  # CAMs are upsampled to at most this many pixels per side for display
+
+
+def upsample_bilinear(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a 2-D array to `shape` (pixel centres aligned, edges clamped)."""
+    cam = np.asarray(cam, dtype=np.float32)
+    h, w = cam.shape
+    rows, cols = shape
+    ys = np.clip((np.arange(rows) + 0.5) * h / rows - 0.5, 0, h - 1)
+    xs = np.clip((np.arange(cols) + 0.5) * w / cols - 0.5, 0, w - 1)
+    y0 = np.floor(ys).astype(int)
+    x0 = np.floor(xs).astype(int)
+    y1 = np.minimum(y0 + 1, h - 1)
+    x1 = np.minimum(x0 + 1, w - 1)
+    fy = (ys - y0)[:, None]
+    fx = (xs - x0)[None, :]
+    top = cam[y0][:, x0] * (1 - fx) + cam[y0][:, x1] * fx
+    bottom = cam[y1][:, x0] * (1 - fx) + cam[y1][:, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def colormap_lut(name: str, n: int = 256) -> np.ndarray:
+    """(n, 3) uint8 colours for values 0..1 (the map from COLORMAP_START to its end)."""
+    return pg.colormap.get(name).getLookupTable(COLORMAP_START, 1.0, n, alpha=False).astype(np.uint8)
+
+
+def cam_to_rgba(
+    cam: np.ndarray, *, colormap: str = DEFAULT_COLORMAP, opacity: float = 0.5, display_threshold: float = 0.0
+) -> np.ndarray:
+    """(rows, cols, 4) uint8: colour by value in [0, 1], alpha 0 below the threshold, ramping up."""
+    values = np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32)), 0.0, 1.0)
+    lut = colormap_lut(colormap)
+    rgba = np.empty(values.shape + (4,), np.uint8)
+    rgba[..., :3] = lut[np.rint(values * 255).astype(np.intp)]
+    t = max(float(np.clip(display_threshold, 0.0, 1.0)), LOW_FLOOR)
+    ramp = np.clip((values - t) / RAMP_WIDTH, 0.0, 1.0)
+    ramp[values <= t] = 0.0
+    alpha = ramp * MAX_ALPHA * float(np.clip(opacity, 0.0, 1.0)) * 255.0
+    rgba[..., 3] = np.rint(alpha).astype(np.uint8)
+    return rgba
+
+
+class HeatmapColorBar(pg.GraphicsObject):
+    """A small vertical colour bar with 0 / 0.5 / 1 ticks and a title, fixed in a view's corner."""
+
+    WIDTH, HEIGHT = 16, 120
+
+    def __init__(self, colormap: str = DEFAULT_COLORMAP, title: str = "P(any)") -> None:
+        super().__init__()
+        self._colormap = colormap
+        self._title = title
+        self._threshold = 0.0
+        self.setZValue(1000)
+
+    def set_colormap(self, name: str) -> None:
+        self._colormap = name
+        self.update()
+
+    def set_title(self, title: str) -> None:
+        self._title = title
+        self.update()
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = float(threshold)
+        self.update()
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
+        return QtCore.QRectF(-8, -24, self.WIDTH + 52, self.HEIGHT + 34)
+
+    def paint(self, painter: QtGui.QPainter, *_args: object) -> None:
+        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        painter.fillRect(self.boundingRect(), QtGui.QColor(0, 0, 0, 150))
+        lut = colormap_lut(self._colormap, self.HEIGHT)
+        for y in range(self.HEIGHT):
+            r, g, b = (int(v) for v in lut[self.HEIGHT - 1 - y])
+            painter.fillRect(QtCore.QRectF(0, y, self.WIDTH, 1), QtGui.QColor(r, g, b))
+        painter.setPen(QtGui.QPen(QtGui.QColor(230, 230, 230)))
+        painter.drawRect(QtCore.QRectF(0, 0, self.WIDTH, self.HEIGHT))
+        font = painter.font()
+        font.setPointSizeF(8)
+        painter.setFont(font)
+        for value in (0.0, 0.5, 1.0):
+            y = self.HEIGHT * (1 - value)
+            painter.drawLine(QtCore.QPointF(self.WIDTH, y), QtCore.QPointF(self.WIDTH + 3, y))
+            painter.drawText(QtCore.QPointF(self.WIDTH + 5, y + 4), f"{value:g}")
+        if self._threshold > 0:
+            y = self.HEIGHT * (1 - self._threshold)
+            painter.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255), 1, QtCore.Qt.PenStyle.DashLine))
+            painter.drawLine(QtCore.QPointF(-3, y), QtCore.QPointF(self.WIDTH + 3, y))
+        painter.setPen(QtGui.QPen(QtGui.QColor(230, 230, 230)))
+        painter.drawText(QtCore.QPointF(-4, -9), self._title)
+
+
+class HeatmapOverlay(QtCore.QObject):
+    """A heatmap ImageItem above a SliceView's image, in the same millimetre rect.
+
+    `set_cam(cam)` shows a CAM on the slice shown at the time of the call; it is removed when the
+    slice or the series changes (unless `set_slice_cams` gave a CAM for the new slice), so a CAM never
+    shows over a slice it does not belong to.
+    """
+
+    visibility_changed = QtCore.Signal(bool)
+
+    def __init__(self, slice_view: QtWidgets.QWidget) -> None:
+        super().__init__(slice_view)
+        self._view = slice_view
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item.setZValue(10)
+        self.image_item.setAutoDownsample(False)
+        slice_view.view_box.addItem(self.image_item, ignoreBounds=True)
+        self.color_bar = HeatmapColorBar()
+        self.color_bar.setParentItem(slice_view.view_box)
+        slice_view.view_box.sigResized.connect(self._place_color_bar)
+        self._cam: np.ndarray | None = None
+        self._cam_index: int | None = None
+        self._slice_cams: dict[int, np.ndarray] = {}
+        self._opacity = 0.5
+        self._threshold = 0.0
+        self._colormap = DEFAULT_COLORMAP
+        self._visible = True
+        self._color_bar_wanted = True
+        slice_view.index_changed.connect(self._on_index_changed)
+        slice_view.volume_changed.connect(self._on_volume_changed)
+        self._apply()
+        self._place_color_bar()
+
+    # ---------------------------------------------------------------------------------- public
+    @property
+    def cam(self) -> np.ndarray | None:
+        """The CAM on screen (model resolution), None when none."""
+        return self._cam
+
+    @property
+    def opacity(self) -> float:
+        return self._opacity
+
+    @property
+    def display_threshold(self) -> float:
+        return self._threshold
+
+    @property
+    def visible(self) -> bool:
+        return self._visible
+
+    def set_cam(self, cam2d: np.ndarray | None) -> None:
+        """Show a CAM (values 0..1, model resolution) over the current slice; None removes it."""
+        if cam2d is None:
+            self._cam, self._cam_index = None, None
+        else:
+            self._cam = np.asarray(cam2d, dtype=np.float32)
+            self._cam_index = int(self._view.index)
+        self._apply()
+
+    def set_slice_cams(self, cams: dict[int, np.ndarray] | None) -> None:
+        """CAMs by slice index for the shown series: the overlay follows the slice by itself."""
+        self._slice_cams = dict(cams or {})
+        self._on_index_changed(int(self._view.index))
+
+    def add_slice_cam(self, index: int, cam2d: np.ndarray) -> None:
+        """One streamed CAM for the shown series; shown at once when it is the current slice."""
+        self._slice_cams[int(index)] = np.asarray(cam2d, dtype=np.float32)
+        if int(index) == int(self._view.index):
+            self.set_cam(self._slice_cams[int(index)])
+
+    def set_opacity(self, opacity: float) -> None:
+        """Overall opacity 0..1 (the hottest colour is at most MAX_ALPHA of it)."""
+        self._opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._apply()
+
+    def set_display_threshold(self, threshold: float) -> None:
+        """Hide CAM values below `threshold` (0..1). Changes the picture only, never a verdict."""
+        self._threshold = float(np.clip(threshold, 0.0, 1.0))
+        self.color_bar.set_threshold(self._threshold)
+        self._apply()
+
+    def set_visible(self, visible: bool) -> None:
+        """Heatmap (and its colour bar) on or off (key H in the main window)."""
+        self._visible = bool(visible)
+        self._apply()
+        self.visibility_changed.emit(self._visible)
+
+    def toggle_visible(self) -> None:
+        self.set_visible(not self._visible)
+
+    def set_colormap(self, name: str) -> None:
+        """One of COLORMAPS."""
+        if name not in COLORMAPS:
+            raise ValueError(f"unknown colour map {name!r}: use one of {', '.join(COLORMAPS)}")
+        self._colormap = name
+        self.color_bar.set_colormap(name)
+        self._apply()
+
+    def set_label(self, label: str) -> None:
+        """The label the CAM explains, shown as the colour bar's title (e.g. 'any', 'subdural')."""
+        self.color_bar.set_title(f"P({label})")
+
+    def set_color_bar_visible(self, visible: bool) -> None:
+        """Show the colour bar in the view's top-right corner while a heatmap is shown."""
+        self._color_bar_wanted = bool(visible)
+        self._apply()
+
+    def rgba(self) -> np.ndarray | None:
+        """The RGBA picture drawn (display resolution), None when nothing is drawn."""
+        return None if self._cam is None else self.image_item.image
+
+    # ------------------------------------------------------------------------------- internals
+    def _display_shape(self) -> tuple[int, int]:
+        assert self._cam is not None
+        volume = self._view.volume
+        h, w = self._cam.shape
+        if volume is not None:
+            rows, cols = volume.hu.shape[1:]
+            scale = min(1.0, DISPLAY_MAX_PX / max(rows, cols))
+            return max(h, round(rows * scale)), max(w, round(cols * scale))
+        return h * 4, w * 4
+
+    def _apply(self) -> None:
+        volume = self._view.volume
+        shown = self._visible and self._cam is not None and volume is not None
+        if shown:
+            assert self._cam is not None and volume is not None
+            cam = upsample_bilinear(self._cam, self._display_shape())
+            rgba = cam_to_rgba(cam, colormap=self._colormap, opacity=self._opacity, display_threshold=self._threshold)
+            self.image_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+            rows, cols = volume.hu.shape[1:]
+            row_mm, col_mm = volume.pixel_spacing_mm
+            self.image_item.setRect(0, 0, cols * col_mm, rows * row_mm)
+        self.image_item.setVisible(shown)
+        self.color_bar.setVisible(shown and self._color_bar_wanted)
+
+    @QtCore.Slot()
+    def _place_color_bar(self, *_args: object) -> None:
+        rect = self._view.view_box.boundingRect()
+        bar = self.color_bar.boundingRect()
+        self.color_bar.setPos(rect.right() - bar.right() - 8, rect.top() - bar.top() + 8)
+
+    @QtCore.Slot(int)
+    def _on_index_changed(self, index: int) -> None:
+        if int(index) in self._slice_cams:
+            self._cam, self._cam_index = self._slice_cams[int(index)], int(index)
+        elif self._cam_index is not None and self._cam_index != int(index):
+            self._cam, self._cam_index = None, None
+        self._apply()
+
+    @QtCore.Slot(object)
+    def _on_volume_changed(self, _volume: object) -> None:
+        self._cam, self._cam_index = None, None
+        self._slice_cams = {}
+        self._apply()
