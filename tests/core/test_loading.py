@@ -1,0 +1,164 @@
+"""Loading a stack into a Volume: real series, multi-frame, first slice early, progress, cancel."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from inference.synth import variants
+from viewer.core import decode_pool
+from viewer.core.errors import LoadCancelled, PixelDecodeError
+from viewer.core.loading import FirstSlice, LoadProgress, iter_load_stack, load_stack
+from viewer.core.pixels import decode_hu
+from viewer.core.scan import scan_paths
+from viewer.core.series import Stack, group_slices
+from viewer.core.volume import AIR_HU, HU_DTYPE, Volume
+
+
+def _stacks(*paths: Path) -> list[Stack]:
+    return group_slices(scan_paths(list(paths))).stacks()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_worker_processes():
+    yield
+    decode_pool.shutdown_pool()  # leave no background processes behind
+
+
+@pytest.fixture(scope="module")
+def synthetic_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    folder = tmp_path_factory.mktemp("synthetic")
+    variants.write_shuffled(folder, seed=5, grid=variants.Grid(n_slices=24, rows=64, cols=64))
+    (stack,) = _stacks(folder)
+    return stack
+
+
+def _air_and_tissue(volume: Volume) -> tuple[float, float]:
+    middle = volume.hu[volume.n_slices // 2]
+    air = middle[(middle > -1023) & (middle < -900)]
+    return float(np.median(air)), float(np.median(middle[(middle > 0) & (middle < 100)]))
+
+
+def test_ge_tilted_series_loads(real_data: Path) -> None:
+    (stack,) = _stacks(real_data / "ge_head_ct_tilted")
+    volume = load_stack(stack)
+    assert volume.hu.shape == (28, 512, 512) and volume.hu.dtype == HU_DTYPE
+    air, brain = _air_and_tissue(volume)
+    assert -1030 < air < -970  # air inside the field of view
+    assert 20 < brain < 45  # grey / white matter
+    assert volume.hu.min() == AIR_HU  # padding (-1500 stored) and outside-FOV set to air
+    assert volume.orientation == "axial" and volume.tilt_deg == pytest.approx(18.5)
+    assert volume.positions_mm == pytest.approx(stack.geometry.positions_mm)
+    assert volume.spacing_mm[0] == pytest.approx(4.0, abs=0.01)  # along the normal, not the table
+    assert volume.pixel_spacing_mm == pytest.approx((0.4882812, 0.4882812))
+    assert sorted(set(volume.slice_thickness_mm)) == [4.0, 7.0]
+    assert volume.sop_instance_uids == tuple(h.sop_instance_uid for h in stack.slices)
+    assert volume.instance_numbers == tuple(h.instance_number for h in stack.slices)
+    assert volume.source_paths == tuple(h.path for h in stack.slices)
+    assert {w.code for w in volume.warnings} == {w.code for w in stack.warnings} and volume.warnings
+    assert (volume.window_center_hu, volume.window_width_hu) == (35.0, 100.0)
+    assert volume.metadata.patient_name and volume.metadata.modality == "CT"
+    # direction: columns x, rows along the tilted column vector, slices along the normal
+    normal = np.asarray(stack.geometry.normal)
+    np.testing.assert_allclose(volume.direction[:, 2], normal, atol=1e-6)
+    np.testing.assert_allclose(volume.direction[:, 0], [1, 0, 0], atol=1e-6)
+    # each slice is the file's own pixels (stored layout is already canonical here)
+    for k in (0, 13, 27):
+        np.testing.assert_array_equal(volume.hu[k], decode_hu(stack.slices[k].path))
+
+
+def test_philips_phantom_loads(real_data: Path) -> None:
+    stacks = _stacks(real_data / "philips_head_phantom_5mm")
+    assert len(stacks) == 1
+    volume = load_stack(stacks[0])
+    assert volume.hu.shape == (28, 512, 512)
+    air, _ = _air_and_tissue(volume)
+    assert -1030 < air < -970
+    middle = volume.hu[14]
+    assert np.count_nonzero(middle > 300) > 1000  # the phantom's bone-like shell
+    assert middle.max() < 3100
+    assert volume.spacing_mm == pytest.approx((5.0, 0.451171875, 0.451171875))
+    assert volume.metadata.study_date == "20150206"
+    assert (volume.window_center_hu, volume.window_width_hu) == (40.0, 80.0)
+
+
+def test_enhanced_multiframe_ct_loads_with_per_frame_positions() -> None:
+    source = Path(get_testdata_file("eCT_Supplemental.dcm"))
+    stacks = [s for s in _stacks(source) if s.n_slices == 2]
+    assert len(stacks) == 1
+    stack = stacks[0]
+    assert [h.frame for h in stack.slices] == [0, 1]  # inferior (z -159) first
+    volume = load_stack(stack)
+    assert volume.hu.shape == (2, 512, 512)
+    assert volume.positions_mm[1] - volume.positions_mm[0] == pytest.approx(10.0)
+    assert volume.origin_mm[2] == pytest.approx(-159.0)
+    # IOP (-1,0,0, 0,1,0): stored columns run right-to-left reversed -> flipped into canonical
+    np.testing.assert_allclose(volume.direction, np.eye(3), atol=1e-6)
+    for k in range(2):
+        np.testing.assert_array_equal(volume.hu[k], decode_hu(source, k)[:, ::-1])
+
+
+@pytest.mark.parametrize("parallel", ["serial", "threads", "processes"])
+def test_events_first_slice_progress_and_volume(synthetic_stack: Stack, parallel: str) -> None:
+    events = list(iter_load_stack(synthetic_stack, parallel=parallel, workers=2))
+    first, volume = events[0], events[-1]
+    assert isinstance(first, FirstSlice) and isinstance(volume, Volume)
+    assert first.index == synthetic_stack.n_slices // 2 and first.n_slices == 24
+    np.testing.assert_array_equal(first.hu, volume.hu[first.index])
+    progress = [e for e in events if isinstance(e, LoadProgress)]
+    assert len(progress) >= 3 and all(isinstance(e, LoadProgress) for e in events[1:-1])
+    done = [p.done for p in progress]
+    assert done == sorted(done) and done[-1] == progress[-1].total == 24
+    reference = load_stack(synthetic_stack)
+    np.testing.assert_array_equal(volume.hu, reference.hu)
+
+
+def test_loaded_shuffled_series_matches_the_written_head(tmp_path: Path) -> None:
+    written = variants.write_shuffled(tmp_path, seed=5, grid=variants.Grid(n_slices=8, rows=48, cols=40))
+    (stack,) = _stacks(tmp_path)
+    volume = load_stack(stack)
+    np.testing.assert_array_equal(volume.hu, written.expected_hu)
+    assert volume.positions_mm == pytest.approx(written.expected_positions_mm)
+
+
+@pytest.mark.parametrize("parallel", ["serial", "threads", "processes"])
+def test_cancel_raises_at_the_next_slice(synthetic_stack: Stack, parallel: str) -> None:
+    cancel = threading.Event()
+    events = iter_load_stack(synthetic_stack, parallel=parallel, workers=2, cancel=cancel)
+    assert isinstance(next(events), FirstSlice)
+    cancel.set()
+    with pytest.raises(LoadCancelled):
+        for _ in events:
+            pass
+    already = threading.Event()
+    already.set()
+    with pytest.raises(LoadCancelled):
+        next(iter_load_stack(synthetic_stack, parallel=parallel, cancel=already))
+
+
+@pytest.mark.parametrize("parallel", ["serial", "processes"])
+def test_a_broken_slice_names_its_file(synthetic_stack: Stack, tmp_path: Path, parallel: str) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for header in synthetic_stack.slices:
+        (folder / header.path.name).write_bytes(header.path.read_bytes())
+    (stack,) = _stacks(folder)
+    victim = stack.slices[3].path
+    ds = pydicom.dcmread(victim)
+    ds.Rows = 32  # pixel data no longer matches the stack's matrix
+    ds.save_as(victim)
+    with pytest.raises(PixelDecodeError) as info:
+        list(iter_load_stack(stack, parallel=parallel, workers=2))
+    assert str(victim) in str(info.value)
+
+
+def test_mixed_matrix_sizes_never_reach_the_loader(synthetic_stack: Stack) -> None:
+    odd = dataclasses.replace(synthetic_stack.slices[1], rows=32)
+    mixed = dataclasses.replace(synthetic_stack, slices=(synthetic_stack.slices[0], odd) + synthetic_stack.slices[2:])
+    with pytest.raises(ValueError, match="mixes matrix sizes"):
+        load_stack(mixed)
