@@ -1,0 +1,94 @@
+"""`ichview info`: text and JSON on the real GE series, schema-valid JSON, exit 2 on junk."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from viewer.__main__ import main as ichview
+from viewer.cli.info import SCHEMA_PATH
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    data = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(data)
+    return data
+
+
+def test_info_text_on_ge(real_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ichview(["info", str(real_data / "ge_head_ct_tilted")]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("Patient ") and "(ID " in lines[0]
+    stack_line = next(line for line in lines if line.strip().startswith("Stack "))
+    for part in ("28 slices", "axial", "512x512", "pixel 0.488x0.488 mm", "spacing 4.00 mm (min 1.08, max 7.00)",
+                 "thickness 4-7 mm", "tilt 18.5°"):
+        assert part in stack_line, part
+    assert "CT" in out
+    for code in ("gantry_tilt", "mixed_thickness", "uneven_spacing"):
+        assert f"warning [{code}]" in out
+
+
+def test_info_json_on_ge_is_schema_valid(real_data: Path, schema: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ichview(["info", "--json", str(real_data / "ge_head_ct_tilted")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    jsonschema.validate(data, schema)
+    assert data["schema_version"] == 1
+    (series,) = data["series"]
+    assert series["n_slices"] == 28 and series["modality"] == "CT"
+    assert series["stack_id"] == series["series_uid"]
+    assert series["slice_spacing_mm"]["median"] == pytest.approx(4.0, abs=0.01)
+    assert series["slice_spacing_mm"]["min"] == pytest.approx(1.08, abs=0.01)
+    assert series["slice_spacing_mm"]["max"] == pytest.approx(7.0, abs=0.01)
+    assert series["slice_thickness_mm"] == {"min": 4.0, "max": 7.0}
+    assert series["tilt_deg"] == 18.5
+    assert series["rows"] == 512 and series["columns"] == 512
+    assert {w["code"] for w in series["warnings"]} == {"gantry_tilt", "mixed_thickness", "uneven_spacing"}
+    assert data["skipped"] == []
+
+
+def test_info_json_lists_skipped_files(real_data: Path, schema: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ichview(["info", "--json", str(real_data / "philips_head_phantom_5mm")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    jsonschema.validate(data, schema)
+    assert data["series"][0]["n_slices"] == 28
+    (skipped,) = data["skipped"]
+    assert skipped["path"].endswith("DIRFILE") and "do not resolve" in skipped["reason"]
+
+
+def test_info_exit_2_on_junk_only_folder(tmp_path: Path, schema: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "random.dcm").write_bytes(np.random.default_rng(1).integers(0, 256, 2048, dtype=np.uint8).tobytes())
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    assert ichview(["info", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "no DICOM image series found" in captured.err
+    assert "random.dcm: not a DICOM file" in captured.out
+    assert "empty.dcm: empty file (0 bytes)" in captured.out
+    assert ichview(["info", "--json", str(tmp_path)]) == 2
+    data = json.loads(capsys.readouterr().out)
+    jsonschema.validate(data, schema)
+    assert data["series"] == [] and len(data["skipped"]) == 2
+
+
+def test_info_runs_without_torch_or_qt(real_data: Path) -> None:
+    code = (
+        "import sys\n"
+        "from viewer.__main__ import main\n"
+        f"rc = main(['info', {str(real_data / 'philips_head_phantom_5mm')!r}])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'pyqtgraph'})\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert "28 slices" in out.stdout
