@@ -179,19 +179,26 @@ def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
     ds = pydicom.dcmread(locked)
     ds.SOPInstanceUID = ds.SOPInstanceUID + ".9"
     ds.save_as(locked)
+    locked_dir = tmp_path / "locked_dir"
+    locked_dir.mkdir()
+    ds.SOPInstanceUID = ds.SOPInstanceUID + "1"
+    ds.save_as(locked_dir / "inside.dcm")
     os.chmod(locked, 0)
+    os.chmod(locked_dir, 0)
     try:
         result = scan_paths([tmp_path])
     finally:
         os.chmod(locked, 0o644)
+        os.chmod(locked_dir, 0o755)
     reasons = _reasons(result)
     if os.geteuid() == 0:
-        # root reads through chmod 000: the file is simply used (the honest outcome here); the
-        # unopenable case is covered by the broken link in the test above.
-        assert "locked.dcm" not in reasons
-        assert len(result.slices) == len(written.paths) + 1
+        # root reads through chmod 000: the file and folder are simply used (the honest outcome
+        # here); the unopenable case is covered by the broken link in the test above.
+        assert "locked.dcm" not in reasons and "locked_dir" not in reasons
+        assert len(result.slices) == len(written.paths) + 2
     else:
         assert reasons["locked.dcm"].startswith("cannot be read: permission denied")
+        assert reasons["locked_dir"].startswith("folder cannot be read")
         assert len(result.slices) == len(written.paths)
 
 

@@ -61,7 +61,7 @@ def slice_normal(orientation: Sequence[float]) -> np.ndarray:
     return normal / norm
 
 
-def plane_of(orientation: Sequence[float] | None, *, oblique_tolerance_deg: float = 45.0) -> str:
+def plane_of(orientation: Sequence[float] | None, *, oblique_tolerance_deg: float = 35.0) -> str:
     """"axial", "coronal", "sagittal" by the normal's dominant patient axis ("oblique" if none,
     i.e. the normal is farther than `oblique_tolerance_deg` from every axis)."""
     if orientation is None:

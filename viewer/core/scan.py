@@ -570,9 +570,16 @@ def _frame_headers(
 # --------------------------------------------------------------------------------------------
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: Path, skipped: list[SkippedFile]) -> list[Path]:
+    """Files under `root` (sorted, symlinked folders not followed); unreadable folders are
+    reported in `skipped`."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else root
+        skipped.append(SkippedFile(where, f"folder cannot be read: {error.strerror or error}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
         dirnames.sort()
         for name in sorted(filenames):
             found.append(Path(dirpath) / name)
@@ -623,7 +630,7 @@ def scan_paths(
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for found in _walk(path):
+            for found in _walk(path, skipped):
                 add(found)
         elif path.exists() or path.is_symlink():
             add(path)
