@@ -1,0 +1,179 @@
+"""The findings panel: the AI's verdict per analysed stack and for the study, in words.
+
+Renders viewer.core.findings (StudyFindings / StackFindings) as read-only rich text. The verdict is
+always spelled out and marked with a symbol, never shown by colour alone, and the honest-use
+statement is always shown.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from PySide6 import QtCore, QtWidgets
+
+from viewer.core.findings import (
+    HONEST_USE,
+    VERDICT_NEGATIVE,
+    VERDICT_NOT_ANALYSED,
+    VERDICT_POSITIVE,
+    NotAnalysed,
+    StackFindings,
+    StudyFindings,
+    summarize_study,
+)
+
+# Colour only reinforces the words and symbols; both themes keep a readable contrast.
+_STYLES = {
+    False: {"pos": "color:#b04a00; font-weight:bold;", "neg": "color:#1f5f9f; font-weight:bold;", "muted": "color:#606060;"},
+    True: {"pos": "color:#ffb347; font-weight:bold;", "neg": "color:#9fd3ff; font-weight:bold;", "muted": "color:#a8a8a8;"},
+}
+
+
+def verdict_words(ich_suspected: bool | None) -> str:
+    """The verdict sentence for a stack or study (None: not analysed)."""
+    if ich_suspected is None:
+        return VERDICT_NOT_ANALYSED
+    return VERDICT_POSITIVE if ich_suspected else VERDICT_NEGATIVE
+
+
+def _verdict_html(ich_suspected: bool | None, st: dict[str, str]) -> str:
+    if ich_suspected is None:
+        return f'<span style="{st["muted"]}">&#8212; {escape(VERDICT_NOT_ANALYSED)}</span>'
+    if ich_suspected:
+        return f'<span style="{st["pos"]}">&#9888; {escape(VERDICT_POSITIVE)}</span>'
+    return f'<span style="{st["neg"]}">&#10003; {escape(VERDICT_NEGATIVE)}</span>'
+
+
+def _stack_title(s: StackFindings | NotAnalysed) -> str:
+    meta = getattr(s, "metadata", None)
+    number = f"#{meta.series_number} " if meta is not None and meta.series_number is not None else ""
+    description = (meta.series_description if meta is not None else getattr(s, "description", "")) or "(no description)"
+    return f"{number}{description}"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def stack_html(s: StackFindings, *, dark: bool = False) -> str:
+    """One analysed (or refused) stack as HTML (colours for a dark or light background)."""
+    st = _STYLES[dark]
+    parts = [f"<h3>{escape(_stack_title(s))} <span style='{st['muted']}'>({s.n_slices} slices)</span></h3>"]
+    if not s.analysed:
+        parts.append(f"<p>Not analysed: {escape(s.reason)}</p>")
+        return "".join(parts)
+    parts.append(f"<p>{_verdict_html(s.ich_suspected, st)}</p>")
+    if s.max_any is not None and s.max_any_slice is not None:
+        parts.append(
+            f"<p>Maximum probability (any hemorrhage): <b>{s.max_any:.2f}</b> at slice {s.max_any_slice}"
+            f" &nbsp;·&nbsp; operating threshold {s.threshold:.2f}</p>"
+        )
+    rows = []
+    findings = ([s.any_finding] if s.any_finding is not None else []) + list(s.subtypes)
+    for f in findings:
+        marker = "&#9888; " if f.above_threshold else ""
+        rows.append(
+            f"<tr><td>{marker}{escape(f.name)}</td><td align='right'>{f.max_probability:.2f}</td>"
+            f"<td>{escape(f.describe_ranges())}</td></tr>"
+        )
+    parts.append(
+        "<table cellspacing='0' cellpadding='3' border='1' style='border-collapse:collapse;'>"
+        "<tr><th align='left'>Label</th><th>Max P</th><th align='left'>Slices at or above threshold</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    if s.warnings:
+        items = "".join(f"<li>{escape(w.message)}</li>" for w in s.warnings)
+        parts.append(f"<p>Stack warnings:</p><ul>{items}</ul>")
+    if s.model is not None:
+        parts.append(
+            f"<p style='{st['muted']}'>Model {escape(s.model.name)} {escape(s.model.version)} · "
+            f"device {escape(s.device or 'unknown')} · {_seconds(s.seconds)}</p>"
+        )
+    return "".join(parts)
+
+
+def study_html(study: StudyFindings, *, dark: bool = False) -> str:
+    """The whole panel as HTML: study summary, each stack, what was not analysed, honest use."""
+    st = _STYLES[dark]
+    parts = ["<h2>AI findings</h2>"]
+    parts.append(f"<p><b>Study:</b> {_verdict_html(study.ich_suspected, st)}</p>")
+    if study.stacks:
+        best = max(study.stacks, key=lambda s: s.max_any if s.max_any is not None else -1.0)
+        if best.max_any is not None:
+            parts.append(
+                f"<p>Maximum probability (any hemorrhage): <b>{best.max_any:.2f}</b> in "
+                f"{escape(_stack_title(best))}, slice {best.max_any_slice}</p>"
+            )
+        parts.append(f"<p>Stacks analysed: {len(study.stacks)}</p>")
+    if study.model is not None:
+        parts.append(
+            f"<p>Model: {escape(study.model.name)} {escape(study.model.version)} · "
+            f"device {escape(study.device or 'unknown')} · time {_seconds(study.seconds)} · "
+            f"operating threshold {study.model.threshold:.2f}</p>"
+        )
+        if study.model.trained_on:
+            parts.append(f"<p style='{st['muted']}'>Trained on: {escape(study.model.trained_on)}</p>")
+    parts.append(f"<p><i>{escape(study.honest_use or HONEST_USE)}</i></p>")
+    parts.append("<hr/>")
+    for s in study.stacks:
+        parts.append(stack_html(s, dark=dark))
+    if study.not_analysed:
+        parts.append("<h3>Not analysed</h3><ul>")
+        for n in study.not_analysed:
+            what = _stack_title(n) if (n.stack_id or n.description) else (n.path or n.series_uid or "(file)")
+            parts.append(f"<li>{escape(what)} — not analysed: {escape(n.reason)}</li>")
+        parts.append("</ul>")
+    return "".join(parts)
+
+
+class FindingsPanel(QtWidgets.QWidget):
+    """Read-only findings: study summary first, then each stack, then what was not analysed."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.status_label = QtWidgets.QLabel(self)
+        self.status_label.setWordWrap(True)
+        self.browser = QtWidgets.QTextBrowser(self)
+        self.browser.setOpenLinks(False)
+        self.browser.setAccessibleName("AI findings")
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.browser)
+        self._findings: StudyFindings | None = None
+        self.clear()
+
+    @property
+    def findings(self) -> StudyFindings | None:
+        return self._findings
+
+    def clear(self, message: str = "No AI analysis yet.") -> None:
+        """Show no findings, only a message and the honest-use statement."""
+        self._findings = None
+        self.status_label.setText(message)
+        self.browser.setHtml(f"<p>{escape(message)}</p><p><i>{escape(HONEST_USE)}</i></p>")
+
+    def set_status(self, text: str) -> None:
+        """A one-line state above the findings (e.g. 'Analysing… 12 / 40 slices')."""
+        self.status_label.setText(text)
+
+    def set_findings(self, study: StudyFindings) -> None:
+        """Show a study's findings (from viewer.core.findings.summarize_study)."""
+        self._findings = study
+        self.status_label.setText(verdict_words(study.ich_suspected))
+        scroll = self.browser.verticalScrollBar().value()
+        dark = self.browser.palette().base().color().lightness() < 128
+        self.browser.setHtml(study_html(study, dark=dark))
+        self.browser.verticalScrollBar().setValue(scroll)
+
+    def set_stacks(self, stacks: Sequence[StackFindings], not_analysed: Sequence[NotAnalysed] = ()) -> None:
+        """Convenience: summarise stacks into a study and show it."""
+        self.set_findings(summarize_study(stacks, not_analysed))
+
+    def plain_text(self) -> str:
+        """Everything shown, as plain text."""
+        return self.status_label.text() + "\n" + self.browser.toPlainText()
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        return QtCore.QSize(360, 480)
