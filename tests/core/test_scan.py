@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
+from pydicom.uid import generate_uid
 
 # pytest puts tests/ on sys.path, where tests/inference/ (no __init__.py) shadows the real
 # `inference` package as a namespace package; make sure the repository's package is the one used.
@@ -177,11 +180,11 @@ def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
     shutil.copy(written.paths[0], locked)
     # Make it a different image so it is not dropped as a copy of an existing one.
     ds = pydicom.dcmread(locked)
-    ds.SOPInstanceUID = ds.SOPInstanceUID + ".9"
+    ds.SOPInstanceUID = generate_uid()
     ds.save_as(locked)
     locked_dir = tmp_path / "locked_dir"
     locked_dir.mkdir()
-    ds.SOPInstanceUID = ds.SOPInstanceUID + "1"
+    ds.SOPInstanceUID = generate_uid()
     ds.save_as(locked_dir / "inside.dcm")
     os.chmod(locked, 0)
     os.chmod(locked_dir, 0)
@@ -193,13 +196,48 @@ def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
     reasons = _reasons(result)
     if os.geteuid() == 0:
         # root reads through chmod 000: the file and folder are simply used (the honest outcome
-        # here); the unopenable case is covered by the broken link in the test above.
+        # for root); the permission case is checked as an unprivileged user below.
         assert "locked.dcm" not in reasons and "locked_dir" not in reasons
         assert len(result.slices) == len(written.paths) + 2
+        _check_permission_denied_as_nobody(written.paths[0])
     else:
         assert reasons["locked.dcm"].startswith("cannot be read: permission denied")
         assert reasons["locked_dir"].startswith("folder cannot be read")
         assert len(result.slices) == len(written.paths)
+
+
+def _check_permission_denied_as_nobody(good_file: Path) -> None:
+    """As root: scan in a child process that drops to uid/gid 65534 after importing."""
+    work = Path(tempfile.mkdtemp(prefix="ichview-perm-"))  # under /tmp, reachable by nobody
+    try:
+        os.chmod(work, 0o755)
+        shutil.copy(good_file, work / "ok.dcm")
+        os.chmod(work / "ok.dcm", 0o644)
+        shutil.copy(good_file, work / "locked.dcm")
+        (work / "locked_dir").mkdir()
+        os.chmod(work / "locked.dcm", 0)
+        os.chmod(work / "locked_dir", 0)
+        code = (
+            "import os, sys\n"
+            "from viewer.core.scan import scan_paths\n"
+            "scan_paths([sys.argv[1] + '/ok.dcm'])\n"  # import every lazily loaded module first
+            "os.setgid(65534); os.setuid(65534)\n"
+            "r = scan_paths([sys.argv[1]])\n"
+            "print(len(r.slices))\n"
+            "for s in r.skipped: print(s.path.name + '|' + s.reason)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(work)], capture_output=True, text=True, timeout=120, check=True
+        )
+        lines = out.stdout.splitlines()
+        assert lines[0] == "1"
+        reasons = dict(line.split("|", 1) for line in lines[1:])
+        assert reasons["locked.dcm"].startswith("cannot be read: permission denied")
+        assert reasons["locked_dir"].startswith("folder cannot be read")
+    finally:
+        for p in (work / "locked.dcm", work / "locked_dir"):
+            os.chmod(p, 0o755)
+        shutil.rmtree(work)
 
 
 def test_unsupported_transfer_syntax_is_skipped(tmp_path: Path) -> None:
@@ -207,7 +245,7 @@ def test_unsupported_transfer_syntax_is_skipped(tmp_path: Path) -> None:
     ds = pydicom.dcmread(written.paths[0])
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2: no decoder installed
     ds.PixelData = encapsulate([ds.PixelData])
-    ds.SOPInstanceUID = ds.SOPInstanceUID + ".7"
+    ds.SOPInstanceUID = generate_uid()
     odd = tmp_path / "mpeg2.dcm"
     ds.save_as(odd, enforce_file_format=True)
     result = scan_paths([tmp_path])
@@ -218,7 +256,7 @@ def test_unsupported_transfer_syntax_is_skipped(tmp_path: Path) -> None:
 def test_file_without_preamble_is_still_read(tmp_path: Path) -> None:
     written = variants.write_plain(tmp_path / "series")
     ds = pydicom.dcmread(written.paths[3])
-    ds.SOPInstanceUID = ds.SOPInstanceUID + ".5"
+    ds.SOPInstanceUID = generate_uid()
     bare = tmp_path / "bare"
     del ds.file_meta
     ds.preamble = None
