@@ -92,3 +92,17 @@ def test_info_runs_without_torch_or_qt(real_data: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
     assert "28 slices" in out.stdout
+
+
+def test_info_json_on_a_dicomdir_tree_is_schema_valid(schema: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    from pydicom.data import get_testdata_file
+
+    assert ichview(["info", "--json", get_testdata_file("DICOMDIR")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    jsonschema.validate(data, schema)
+    assert len(data["patients"]) >= 2
+    assert sum(s["n_slices"] for s in data["series"]) == 31
+    split = [s for s in data["series"] if "#" in s["stack_id"]]
+    assert split and all(s["stack_id"].startswith(s["series_uid"] + "#") for s in split)
+    listed = {sid for p in data["patients"] for st in p["studies"] for se in st["series"] for sid in se["stack_ids"]}
+    assert listed == {s["stack_id"] for s in data["series"]}

@@ -55,6 +55,19 @@ def test_normal_points_superior_posterior_or_left(iop, expected, plane) -> None:
     assert plane_of(iop) == plane
 
 
+def test_plane_without_orientation_is_unknown_and_oblique_beyond_35_degrees() -> None:
+    assert plane_of(None) == "unknown"
+    t = math.radians(40.0)
+    assert plane_of((1.0, 0.0, 0.0, 0.0, math.cos(t), -math.sin(t))) == "oblique"
+    t = math.radians(30.0)
+    assert plane_of((1.0, 0.0, 0.0, 0.0, math.cos(t), -math.sin(t))) == "axial"
+
+
+def test_huge_gap_is_uneven_not_hundreds_of_missing_slices() -> None:
+    result = order_slices(_axial_at([0, 1.25, 2.5, 205.0, 206.25]))
+    assert [w.code for w in result.warnings] == [W.UNEVEN_SPACING]
+
+
 def test_sagittal_stack_runs_right_to_left() -> None:
     iop = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
     slices = [_header(i, (x, -100.0, 100.0), iop) for i, x in enumerate([20.0, -20.0, 0.0])]

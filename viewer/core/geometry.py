@@ -34,6 +34,7 @@ AXIAL = "axial"
 CORONAL = "coronal"
 SAGITTAL = "sagittal"
 OBLIQUE = "oblique"
+UNKNOWN = "unknown"  # no ImageOrientationPatient (e.g. a projection radiograph)
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,10 @@ def slice_normal(orientation: Sequence[float]) -> np.ndarray:
 
 def plane_of(orientation: Sequence[float] | None, *, oblique_tolerance_deg: float = 35.0) -> str:
     """"axial", "coronal", "sagittal" by the normal's dominant patient axis ("oblique" if none,
-    i.e. the normal is farther than `oblique_tolerance_deg` from every axis)."""
+    i.e. the normal is farther than `oblique_tolerance_deg` from every axis; "unknown" without an
+    orientation)."""
     if orientation is None:
-        return AXIAL
+        return UNKNOWN
     normal = np.abs(slice_normal(orientation))
     axis = int(np.argmax(normal))
     angle = math.degrees(math.acos(min(1.0, float(normal[axis]))))
@@ -230,7 +232,11 @@ def _spacing_warnings(
     uneven_tolerance: float,
     uneven_tolerance_mm: float,
     missing_tolerance: float,
+    max_missing: int = 10,
 ) -> list[StackWarning]:
+    """Missing-slice and uneven-spacing warnings. A gap counts as missing slices only when it is
+    close to a small whole multiple of the median (at most `max_missing` slices): a much larger
+    gap is reported as uneven spacing, not as dozens of lost slices."""
     tolerance = max(uneven_tolerance * median, uneven_tolerance_mm)
     out: list[StackWarning] = []
     gaps: list[tuple[float, float, int]] = []  # (from, to, missing count)
@@ -239,7 +245,7 @@ def _spacing_warnings(
         if d <= duplicate_tolerance_mm or abs(d - median) <= tolerance:
             continue
         multiple = round(d / median)
-        if multiple >= 2 and abs(d - multiple * median) <= missing_tolerance * median:
+        if 2 <= multiple <= max_missing + 1 and abs(d - multiple * median) <= missing_tolerance * median:
             gaps.append((positions[i], positions[i + 1], multiple - 1))
         else:
             unexplained.append(float(d))
