@@ -79,6 +79,9 @@ def test_key_slices_are_top_any_spread_and_inside_the_finding() -> None:
     k0 = f.key_slices[0]
     assert k0.slice_number == 7 and k0.sop_instance_uid == vol.sop_instance_uids[6]
     assert k0.position_mm == pytest.approx(vol.positions_mm[6])
+    # Key slices carry their own pixels and CAM so a report needs neither the volume nor the analysis.
+    assert k0.hu is not None and np.array_equal(k0.hu, vol.hu[6])
+    assert k0.cam is not None and k0.cam.shape == (32, 32) and float(k0.cam.max()) == pytest.approx(0.93, abs=0.01)
 
 
 def test_key_slices_of_a_negative_stack_are_the_top_ones_spread() -> None:

@@ -100,14 +100,19 @@ class LabelFinding:
         return "; ".join(r.describe() for r in self.ranges) if self.ranges else "\u2014"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class KeySlice:
-    """A slice worth looking at: among the highest `any` probabilities, spread along the stack."""
+    """A slice worth looking at: among the highest `any` probabilities, spread along the stack.
+
+    Carries its own pixels (and CAM) so a report needs neither the whole volume nor the analysis.
+    """
 
     index: int  # 0-based, display order
     position_mm: float
     sop_instance_uid: str
     probability_any: float
+    hu: np.ndarray | None = None  # (rows, cols) HU, canonical orientation (a copy)
+    cam: np.ndarray | None = None  # Grad-CAM of `any` at model resolution, [0, 1]; None if not computed
 
     @property
     def slice_number(self) -> int:
@@ -127,6 +132,7 @@ class StackFindings:
     reason: str  # why not analysed; "" when analysed
     warnings: tuple[StackWarning, ...]
     orientation: str = "axial"
+    pixel_spacing_mm: tuple[float, float] = (1.0, 1.0)  # (between rows, between columns)
     model: ModelInfo | None = None
     device: str = ""
     seconds: float = 0.0
@@ -270,6 +276,13 @@ def pick_key_slices(
     return chosen
 
 
+def _cam_of(analysis: StackAnalysis, index: int) -> np.ndarray | None:
+    cams = analysis.cams
+    if cams is None or cams.ndim != 3 or index >= cams.shape[0]:
+        return None
+    return np.clip(np.asarray(cams[index], dtype=np.float32), 0.0, 1.0)
+
+
 def summarize_stack(
     volume: Volume,
     analysis: StackAnalysis,
@@ -292,6 +305,7 @@ def summarize_stack(
         n_slices=volume.n_slices,
         warnings=tuple(volume.warnings),
         orientation=volume.orientation,
+        pixel_spacing_mm=(float(volume.pixel_spacing_mm[0]), float(volume.pixel_spacing_mm[1])),
         positions_mm=tuple(float(p) for p in volume.positions_mm),
         sop_instance_uids=tuple(volume.sop_instance_uids),
         model=analysis.model,
@@ -324,6 +338,8 @@ def summarize_stack(
             position_mm=float(positions[i]),
             sop_instance_uid=volume.sop_instance_uids[i],
             probability_any=float(probs[i, 0]),
+            hu=np.array(volume.hu[i], copy=True),
+            cam=_cam_of(analysis, i),
         )
         for i in keys
     )

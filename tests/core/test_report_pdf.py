@@ -1,0 +1,144 @@
+"""The PDF report read back with pypdfium2: pages, key images, names in any script, verdict words."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+import pytest
+from report_inputs import analysis_for, head_volume, tilted_warning
+
+from viewer.core import report_pdf
+from viewer.core.atomic import ExportError
+from viewer.core.findings import HONEST_USE, NotAnalysed, summarize_stack, summarize_study
+from viewer.core.report_pdf import write_findings_pdf
+
+
+def _pages(path: Path) -> list[tuple[str, int]]:
+    """(text, number of image objects) per page."""
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        out = []
+        for page in pdf:
+            text = page.get_textpage().get_text_range()
+            images = len(list(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4)))
+            out.append((text, images))
+        return out
+    finally:
+        pdf.close()
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _one_stack_study(name: str, *, bleed: bool = True, cams: bool = True):
+    vol = head_volume(patient_name=name, bleed=bleed, warnings=(tilted_warning(),), size=96)
+    stack = summarize_stack(vol, analysis_for(vol, bleed=bleed, cams=cams))
+    mr = NotAnalysed(reason="Modality MR: the model analyses CT only", series_uid="1.2.3.9", modality="MR")
+    return summarize_study([stack], [mr]), stack
+
+
+def test_positive_report_pages_images_name_verdict_disclaimer(tmp_path: Path, artifacts_dir: Path) -> None:
+    study, stack = _one_stack_study("DOE^JANE")
+    out = write_findings_pdf(tmp_path / "report.pdf", study)
+    (artifacts_dir / "report_positive.pdf").write_bytes(out.read_bytes())
+    pages = _pages(out)
+    assert len(pages) == 3  # summary, chart, key images
+    texts = [_flat(t) for t, _ in pages]
+    assert "DOE, JANE" in texts[0] and "PID-0042" in texts[0]
+    assert "Hemorrhage suspected" in texts[0]
+    assert "Intraparenchymal" in texts[0] and "slices 6\u20138" in texts[0]
+    assert "Synthetic General Hospital" in texts[0] and "ACC123" in texts[0] and "1960-02-29" in texts[0]
+    assert "Gantry tilt" in texts[0]
+    assert "Modality MR: the model analyses CT only" in texts[0]
+    assert "ichnet-test" in texts[0] and "ab" * 32 in texts[0].replace(" ", "")
+    for n, text in enumerate(texts, start=1):
+        assert _flat(HONEST_USE) in text
+        assert f"Page {n} of 3" in text
+        assert "Generated " in text
+    # Key images: one plain and one heat-mapped image per key slice, all on the last page.
+    assert [images for _, images in pages] == [0, 0, 2 * len(stack.key_slices)]
+    for key in stack.key_slices:
+        assert key.sop_instance_uid in texts[2]
+        assert f"slice {key.slice_number} of {stack.n_slices}" in texts[2]
+    assert "W80 / L40" in texts[2] and "threshold 0.50" in texts[2]
+
+
+def test_negative_report_says_it_does_not_exclude(tmp_path: Path) -> None:
+    study, stack = _one_stack_study("DOE^JOHN", bleed=False)
+    pages = _pages(write_findings_pdf(tmp_path / "neg.pdf", study))
+    assert "No hemorrhage detected \u2014 does not exclude hemorrhage" in _flat(pages[0][0])
+    assert "Hemorrhage suspected" not in _flat(pages[0][0])
+    assert len(stack.key_slices) == 4 and pages[2][1] == 8
+
+
+@pytest.mark.parametrize(
+    "name, expect",
+    [
+        ("YAMADA^TARO=山田^太郎=やまだ^たろう", ["山田 太郎", "やまだ たろう", "YAMADA, TARO"]),
+        ("Иванов^Иван^Иванович", ["Иванов, Иван Иванович"]),
+        ("ΠΑΠΑΔΟΠΟΥΛΟΣ^ΓΙΏΡΓΟΣ", ["ΠΑΠΑΔΟΠΟΥΛΟΣ, ΓΙΏΡΓΟΣ"]),
+        ("王^小明", ["王 小明"]),
+        ("김^민준", ["김 민준"]),
+    ],
+)
+def test_non_latin_patient_names_are_real_text(tmp_path: Path, name: str, expect: list[str]) -> None:
+    study, _ = _one_stack_study(name)
+    pages = _pages(write_findings_pdf(tmp_path / "names.pdf", study))
+    for text, _ in pages:  # the header carries the name on every page
+        for part in expect:
+            assert part in text
+
+
+def test_heat_map_is_drawn_in_colour_only_where_the_model_looked(tmp_path: Path) -> None:
+    study, stack = _one_stack_study("DOE^JANE")
+    pdf = pdfium.PdfDocument(str(write_findings_pdf(tmp_path / "r.pdf", study)))
+    try:
+        page = pdf[2]
+        images = [obj for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4)]
+        plain, heat = (np.asarray(obj.get_bitmap().to_pil().convert("RGB")).astype(int) for obj in images[:2])
+    finally:
+        pdf.close()
+    chroma_heat = heat.max(axis=2) - heat.min(axis=2)
+    chroma_plain = plain.max(axis=2) - plain.min(axis=2)
+    assert chroma_plain.max() == 0  # the plain image is grey
+    assert chroma_heat.max() > 60  # the overlay is coloured ...
+    coloured = chroma_heat > 30
+    rows, cols = np.nonzero(coloured)
+    h, w = chroma_heat.shape
+    assert abs(rows.mean() / h - 0.35) < 0.08 and abs(cols.mean() / w - 0.68) < 0.08  # ... where the CAM is
+    assert coloured.mean() < 0.15
+    # The anatomy stays visible under the overlay: the blended bleed region is not flat colour.
+    assert np.ptp(heat[coloured].sum(axis=1)) > 40
+
+
+def test_report_without_cams_still_has_plain_images(tmp_path: Path) -> None:
+    study, stack = _one_stack_study("DOE^JANE", cams=False)
+    pages = _pages(write_findings_pdf(tmp_path / "nocam.pdf", study))
+    assert pages[2][1] == len(stack.key_slices)
+    assert "Heat map not computed" in _flat(pages[2][0])
+
+
+def test_failure_while_drawing_leaves_the_folder_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    study, _ = _one_stack_study("DOE^JANE")
+    (tmp_path / "old.pdf").write_bytes(b"%PDF-1.4 old")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken_chart(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("chart drawing failed")
+
+    monkeypatch.setattr(report_pdf, "_chart", broken_chart)
+    for name in ("old.pdf", "new.pdf"):
+        with pytest.raises(ExportError, match="chart drawing failed") as info:
+            write_findings_pdf(tmp_path / name, study)
+        assert name in str(info.value)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_unwritable_target_folder_says_why(tmp_path: Path) -> None:
+    study, _ = _one_stack_study("DOE^JANE")
+    with pytest.raises(ExportError, match="folder does not exist"):
+        write_findings_pdf(tmp_path / "missing" / "r.pdf", study)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,151 @@
+"""Fonts for the PDF report, and markup that puts each script in a font that has its glyphs.
+
+- Latin, Greek and Cyrillic: DejaVu Sans (a Latin-Greek-Cyrillic subset shipped in resources/fonts,
+  Bitstream Vera licence), embedded as a TrueType subset by reportlab.
+- Chinese, Japanese and Korean: reportlab's Adobe CID fonts (HeiseiKakuGo-W5, STSong-Light,
+  MSung-Light, HYGothic-Medium). They are referenced, not embedded: a PDF reader supplies the
+  glyphs (Acrobat, pdf.js, pdfium, poppler with poppler-data do), and text extraction works.
+- Right-to-left scripts (Arabic, Hebrew) are not shaped: such characters are drawn unjoined.
+"""
+from __future__ import annotations
+
+import functools
+import unicodedata
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from reportlab.lib.fonts import addMapping
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
+
+SANS = "IchviewSans"
+SANS_BOLD = "IchviewSans-Bold"
+MONO = "Courier"  # UIDs and hashes are ASCII
+CJK_JAPANESE = "HeiseiKakuGo-W5"
+CJK_CHINESE_SIMPLIFIED = "STSong-Light"
+CJK_CHINESE_TRADITIONAL = "MSung-Light"
+CJK_KOREAN = "HYGothic-Medium"
+
+FONTS_DIR = Path(__file__).resolve().parents[2] / "resources" / "fonts"
+_CANDIDATES = (
+    (FONTS_DIR / "DejaVuSans-LGC.ttf", FONTS_DIR / "DejaVuSans-Bold-LGC.ttf"),
+    (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"), Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def register_fonts() -> tuple[str, str]:
+    """Register the report fonts once; returns (regular, bold) font names.
+
+    Raises FileNotFoundError naming resources/fonts when no Unicode TrueType font is found.
+    """
+    for regular, bold in _CANDIDATES:
+        if regular.is_file() and bold.is_file():
+            pdfmetrics.registerFont(TTFont(SANS, str(regular)))
+            pdfmetrics.registerFont(TTFont(SANS_BOLD, str(bold)))
+            addMapping(SANS, 0, 0, SANS)
+            addMapping(SANS, 1, 0, SANS_BOLD)
+            addMapping(SANS, 0, 1, SANS)
+            addMapping(SANS, 1, 1, SANS_BOLD)
+            for cid in (CJK_JAPANESE, CJK_CHINESE_SIMPLIFIED, CJK_CHINESE_TRADITIONAL, CJK_KOREAN):
+                pdfmetrics.registerFont(UnicodeCIDFont(cid))
+            return SANS, SANS_BOLD
+    raise FileNotFoundError(
+        f"{FONTS_DIR / 'DejaVuSans-LGC.ttf'}: report font missing (reinstall ichview with its resources)"
+    )
+
+
+def _is_hangul(ch: str) -> bool:
+    o = ord(ch)
+    return 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F
+
+
+def _is_kana(ch: str) -> bool:
+    o = ord(ch)
+    return 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF65 <= o <= 0xFF9F
+
+
+def is_cjk(ch: str) -> bool:
+    """True for characters DejaVu lacks and a CJK CID font has (Han, kana, Hangul, CJK punctuation)."""
+    o = ord(ch)
+    return (
+        _is_hangul(ch)
+        or _is_kana(ch)
+        or 0x2E80 <= o <= 0x2FDF  # radicals
+        or 0x3000 <= o <= 0x303F  # CJK symbols and punctuation
+        or 0x3400 <= o <= 0x4DBF
+        or 0x4E00 <= o <= 0x9FFF
+        or 0xF900 <= o <= 0xFAFF
+        or 0xFF00 <= o <= 0xFF64  # full-width forms
+        or 0x20000 <= o <= 0x2FFFF
+    )
+
+
+def _encodes(text: str, codec: str) -> bool:
+    try:
+        text.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def cjk_font_for(text: str) -> str:
+    """The CID font whose character collection best fits the CJK characters of `text`."""
+    cjk = "".join(ch for ch in text if is_cjk(ch))
+    if any(_is_kana(ch) for ch in cjk):
+        return CJK_JAPANESE
+    if any(_is_hangul(ch) for ch in cjk):
+        return CJK_KOREAN
+    if _encodes(cjk, "cp932"):
+        return CJK_JAPANESE
+    if _encodes(cjk, "gb2312"):
+        return CJK_CHINESE_SIMPLIFIED
+    if _encodes(cjk, "big5"):
+        return CJK_CHINESE_TRADITIONAL
+    return CJK_CHINESE_SIMPLIFIED
+
+
+def markup(text: str) -> str:
+    """Escape `text` for a reportlab Paragraph and wrap CJK runs in a CJK font tag."""
+    text = unicodedata.normalize("NFC", text)
+    if not any(is_cjk(ch) for ch in text):
+        return escape(text)
+    font = cjk_font_for(text)
+    out: list[str] = []
+    run: list[str] = []
+    run_cjk = False
+    for ch in text + "\0":
+        # Spaces stay in the current run: CID fonts have them, and fewer font switches keep
+        # names like "김 민준" one text run (pdfium drops a lone Hangul run when extracting text).
+        cjk = run_cjk if (ch.isspace() and run) else is_cjk(ch)
+        if ch == "\0" or (run and cjk != run_cjk):
+            chunk = escape("".join(run))
+            out.append(f'<font name="{font}">{chunk}</font>' if run_cjk else chunk)
+            run = []
+        if ch != "\0":
+            run.append(ch)
+            run_cjk = cjk
+    return "".join(out)
+
+
+def person_name(pn: str) -> str:
+    """A DICOM PN for people: 'FAMILY^Given^Middle' -> 'FAMILY, Given Middle'; CJK groups 'Family Given'.
+
+    Component groups (alphabetic = ideographic = phonetic) are joined with ' = '.
+    """
+    groups = []
+    for group in pn.split("="):
+        parts = [p.strip() for p in group.split("^")]
+        while parts and not parts[-1]:
+            parts.pop()
+        if not parts:
+            continue
+        family, rest = parts[0], [p for p in parts[1:] if p]
+        if any(is_cjk(ch) for ch in group):
+            groups.append(" ".join([family, *rest]).strip())
+        elif rest:
+            groups.append(f"{family}, {' '.join(rest)}" if family else " ".join(rest))
+        else:
+            groups.append(family)
+    return " = ".join(groups)
