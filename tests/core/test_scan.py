@@ -165,6 +165,13 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_loads(tmp_path: Path) -
     assert "broken link" in reasons["broken_link.dcm"]
 
 
+def test_deflated_data_set_is_scanned() -> None:
+    result = scan_paths([get_testdata_file("image_dfl.dcm")])
+    assert result.skipped == ()
+    (header,) = result.slices
+    assert header.transfer_syntax_uid == "1.2.840.10008.1.2.1.99" and header.rows > 0
+
+
 def test_truncated_compressed_file_is_skipped(tmp_path: Path) -> None:
     data = Path(get_testdata_file("JPEG2000.dcm")).read_bytes()
     (tmp_path / "j2k_cut.dcm").write_bytes(data[:-200])

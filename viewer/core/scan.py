@@ -128,6 +128,7 @@ _NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
     "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
 }
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 _PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 _SEQ_DELIMITER_LE = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _SEQ_DELIMITER_BE = b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"
@@ -288,6 +289,14 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, int]:
                 raise _Skip("not a DICOM file (no preamble and no valid SOP Class UID)")
         # Locate the pixel data element without reading it.
         offset: int | None = None
+        if str(_get(getattr(ds, "file_meta", {}), "TransferSyntaxUID") or "") == _DEFLATED:
+            # The data set is zlib-compressed: offsets in the file mean nothing. Inflate once to
+            # see whether pixel data is there (a rare transfer syntax; cost accepted).
+            try:
+                full = pydicom.dcmread(path, specific_tags=[0x7FE00010])
+            except Exception as exc:  # noqa: BLE001
+                raise _Skip("truncated: the compressed (deflated) data set cannot be inflated") from exc
+            return ds, (0 if "PixelData" in full else None), size
         if pixel_offset + 8 <= size:
             fp.seek(pixel_offset)
             tag_bytes = fp.read(4)
