@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6 import QtGui
-from slice_view_stand_in import StandInSliceView, make_volume
+from slice_view_stand_in import make_volume
+
+from viewer.qt.slice_view import SliceView
 
 from viewer.qt.heatmap_overlay import MAX_ALPHA, HeatmapOverlay, cam_to_rgba, upsample_bilinear
 
@@ -49,12 +51,12 @@ def _image_box(view) -> tuple[slice, slice]:
 
 @pytest.fixture
 def view(qtbot):
-    v = StandInSliceView()
+    v = SliceView()
     qtbot.addWidget(v)
     v.resize(520, 520)
     v.show()
     qtbot.waitExposed(v)
-    v.set_volume(_striped_volume())
+    v.set_volume(_striped_volume(), index=0)
     v.set_window(80, 40)
     return v
 
@@ -125,9 +127,11 @@ def test_color_bar_drawn_in_view(view, artifacts_dir):
     overlay.set_color_bar_visible(True)
     after = _grab(view)
     h, w = after.shape[:2]
-    top_right = after[: h // 3, w - 80 :]
+    left_edge = after[: h // 2 - 20, :80]  # above the view's mid-left orientation letter
     assert overlay.color_bar.isVisible()
-    assert (_chroma(top_right) > 60).sum() > 500  # the bar's colours
+    assert (_chroma(left_edge) > 60).sum() > 300  # the bar's colours
+    overlay.set_color_bar_visible(False)
+    assert (_chroma(_grab(view)[: h // 2 - 20, :80]) > 60).sum() == 0
     view.grab().save(str(artifacts_dir / "heatmap_overlay_colorbar.png"))
 
 
@@ -139,3 +143,39 @@ def test_rgba_alpha_ramp_and_upsampling():
     assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 0  # below the threshold: transparent
     assert cam_to_rgba(np.array([[0.03]]), opacity=1.0)[0, 0, 3] == 0  # near-zero: always transparent
     assert 0 < rgba[0, 2, 3] <= round(255 * MAX_ALPHA) and rgba[0, 3, 3] == round(255 * MAX_ALPHA)
+
+
+def _hot_spot(view, size: int, model_mm: float, centre_rc: tuple[float, float]):
+    """Render a blob CAM through a model-grid affine; (hot pixel xs, ys, expected centre, px per mm)."""
+    from PySide6 import QtCore
+
+    overlay = HeatmapOverlay(view)
+    overlay.set_color_bar_visible(False)
+    a = model_mm / ROW_MM  # model pixel -> source pixels (square pixels here)
+    to_image = np.array(
+        [[a, 0.0, centre_rc[0] - a * (size - 1) / 2], [0.0, a, centre_rc[1] - a * (size - 1) / 2]]
+    )
+    overlay.set_cam(_hot_cam(size), to_image=to_image)
+    rgb = _grab(view)
+    # Blob centre of the CAM is at model pixel 32 (not 31.5): source row/col = to_image @ [32, 32, 1].
+    row, col = to_image @ np.array([size / 2, size / 2, 1.0])
+    scene = view.view_box.mapViewToScene(QtCore.QPointF((col + 0.5) * COL_MM, (row + 0.5) * ROW_MM))
+    expected = view.graphics.mapFromScene(scene)
+    px_per_mm = 1.0 / view.view_box.viewPixelSize()[0]
+    # Only look near the expected place (the view's orientation letters are coloured too).
+    hot = _chroma(rgb) > 60
+    yy, xx = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]]
+    hot &= np.hypot(xx - expected.x(), yy - expected.y()) < 50 * px_per_mm
+    ys, xs = np.nonzero(hot)
+    overlay.set_cam(None)
+    return xs, ys, expected, px_per_mm
+
+
+def test_cam_placed_by_model_grid_affine(view):
+    """With the model grid's affine the hot spot lands where the model looked, at its physical size."""
+    xs, ys, expected, px_per_mm = _hot_spot(view, 64, 2.0, (60.0, 180.0))
+    assert abs(xs.mean() - expected.x()) < 1.5 * px_per_mm  # within 1.5 mm
+    assert abs(ys.mean() - expected.y()) < 1.5 * px_per_mm
+    wide = xs.max() - xs.min()
+    xs2, _, _, _ = _hot_spot(view, 64, 1.0, (60.0, 180.0))  # half the model pixel size: half as wide
+    assert wide / (xs2.max() - xs2.min()) == pytest.approx(2.0, rel=0.15)

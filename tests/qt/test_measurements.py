@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui
 from PySide6.QtTest import QTest
-from slice_view_stand_in import StandInSliceView, make_volume
+from slice_view_stand_in import make_volume
+
+from viewer.qt.slice_view import SliceView
 
 from viewer.core.measure import distance_mm, ellipse_mask, ellipse_stats
 from viewer.qt.measurements import ELLIPSE, RULER, Measurements
@@ -30,12 +32,12 @@ def _disk_volume(n_slices: int = 3):
 
 @pytest.fixture
 def view(qtbot):
-    v = StandInSliceView()
+    v = SliceView()
     qtbot.addWidget(v)
     v.resize(600, 600)
     v.show()
     qtbot.waitExposed(v)
-    v.set_volume(_disk_volume())
+    v.set_volume(_disk_volume(), index=0)
     v.set_window(400, 40)
     return v
 

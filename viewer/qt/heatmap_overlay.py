@@ -1,7 +1,10 @@
 """The Grad-CAM heatmap drawn over a SliceView's image, with a colour bar.
 
 The CAM arrives at model resolution with values in [0, 1] already scaled by the probability; it is
-smoothly upsampled and drawn in the image's millimetre rect. Colours come from a perceptually
+smoothly upsampled and drawn in the image's millimetre coordinates: stretched over the image's rect
+by default, or, given the model grid's affine (`PreparedInputs.to_image` of inference.preprocess:
+source [row, col] = to_image @ [y, x, 1] for model pixel (y, x)), placed exactly where the model
+looked (the engine's grid is a fixed field of view centred on the head, not the image's rect). Colours come from a perceptually
 uniform, colour-blind-safe map (inferno by default, never jet / rainbow), and an alpha ramp keeps
 low values fully transparent and high values at most MAX_ALPHA opaque, so the image underneath
 always shows through. The display threshold and opacity change the picture only; verdicts never
@@ -20,6 +23,26 @@ RAMP_WIDTH = 0.3  # alpha rises from 0 at the display threshold to full over thi
 LOW_FLOOR = 0.05  # values below this are always transparent (a confident negative shows nothing)
 COLORMAP_START = 0.12  # skip the near-black start of the map: faint heat never darkens the image
 DISPLAY_MAX_PX = 512  # CAMs are upsampled to at most this many pixels per side for display
+COLOR_BAR_TOP_PX = 92  # below four lines of corner text
+
+
+def model_grid_transform(
+    to_image: np.ndarray, pixel_spacing_mm: tuple[float, float], *, upsample: float = 1.0
+) -> QtGui.QTransform:
+    """Item transform placing a model-grid image (upsampled `upsample` times) in image millimetres.
+
+    `to_image` (2, 3): source [row, col] = to_image @ [y, x, 1] for model pixel centres (y, x);
+    source pixel (r, c) covers [c, c+1) x [r, r+1) pixels, i.e. its centre is at
+    ((c + 0.5) * col_mm, (r + 0.5) * row_mm).
+    """
+    a = np.asarray(to_image, dtype=np.float64).reshape(2, 3)
+    row_mm, col_mm = float(pixel_spacing_mm[0]), float(pixel_spacing_mm[1])
+    f = float(upsample)
+    m11, m21 = col_mm * a[1, 1] / f, col_mm * a[1, 0] / f
+    dx = col_mm * (a[1, 2] + 0.5 - 0.5 * (a[1, 0] + a[1, 1]))
+    m12, m22 = row_mm * a[0, 1] / f, row_mm * a[0, 0] / f
+    dy = row_mm * (a[0, 2] + 0.5 - 0.5 * (a[0, 0] + a[0, 1]))
+    return QtGui.QTransform(m11, m12, m21, m22, dx, dy)
 
 
 def upsample_bilinear(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -64,10 +87,11 @@ def cam_to_rgba(
 class HeatmapColorBar(pg.GraphicsObject):
     """A small vertical colour bar with 0 / 0.5 / 1 ticks and a title, fixed in a view's corner."""
 
-    WIDTH, HEIGHT = 16, 120
+    WIDTH = 16
 
     def __init__(self, colormap: str = DEFAULT_COLORMAP, title: str = "P(any)") -> None:
         super().__init__()
+        self.HEIGHT = 120
         self._colormap = colormap
         self._title = title
         self._threshold = 0.0
@@ -83,6 +107,12 @@ class HeatmapColorBar(pg.GraphicsObject):
 
     def set_threshold(self, threshold: float) -> None:
         self._threshold = float(threshold)
+        self.update()
+
+    def set_height(self, height_px: int) -> None:
+        """Height of the colour ramp in screen pixels."""
+        self.prepareGeometryChange()
+        self.HEIGHT = int(height_px)
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
@@ -134,7 +164,8 @@ class HeatmapOverlay(QtCore.QObject):
         slice_view.view_box.sigResized.connect(self._place_color_bar)
         self._cam: np.ndarray | None = None
         self._cam_index: int | None = None
-        self._slice_cams: dict[int, np.ndarray] = {}
+        self._to_image: np.ndarray | None = None
+        self._slice_cams: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         self._opacity = 0.5
         self._threshold = 0.0
         self._colormap = DEFAULT_COLORMAP
@@ -163,25 +194,33 @@ class HeatmapOverlay(QtCore.QObject):
     def visible(self) -> bool:
         return self._visible
 
-    def set_cam(self, cam2d: np.ndarray | None) -> None:
-        """Show a CAM (values 0..1, model resolution) over the current slice; None removes it."""
+    def set_cam(self, cam2d: np.ndarray | None, *, to_image: np.ndarray | None = None) -> None:
+        """Show a CAM (values 0..1, model resolution) over the current slice; None removes it.
+
+        Without `to_image` the CAM is stretched over the whole image; with the model grid's (2, 3)
+        affine it is drawn exactly where the model looked.
+        """
         if cam2d is None:
-            self._cam, self._cam_index = None, None
+            self._cam, self._cam_index, self._to_image = None, None, None
         else:
             self._cam = np.asarray(cam2d, dtype=np.float32)
             self._cam_index = int(self._view.index)
+            self._to_image = None if to_image is None else np.asarray(to_image, dtype=np.float64).reshape(2, 3)
         self._apply()
 
-    def set_slice_cams(self, cams: dict[int, np.ndarray] | None) -> None:
-        """CAMs by slice index for the shown series: the overlay follows the slice by itself."""
-        self._slice_cams = dict(cams or {})
+    def set_slice_cams(
+        self, cams: dict[int, np.ndarray] | None, to_image: dict[int, np.ndarray] | None = None
+    ) -> None:
+        """CAMs (and optional affines) by slice index for the shown series; the overlay follows the slice."""
+        affines = to_image or {}
+        self._slice_cams = {int(k): (np.asarray(v, np.float32), affines.get(k)) for k, v in (cams or {}).items()}
         self._on_index_changed(int(self._view.index))
 
-    def add_slice_cam(self, index: int, cam2d: np.ndarray) -> None:
+    def add_slice_cam(self, index: int, cam2d: np.ndarray, *, to_image: np.ndarray | None = None) -> None:
         """One streamed CAM for the shown series; shown at once when it is the current slice."""
-        self._slice_cams[int(index)] = np.asarray(cam2d, dtype=np.float32)
+        self._slice_cams[int(index)] = (np.asarray(cam2d, dtype=np.float32), to_image)
         if int(index) == int(self._view.index):
-            self.set_cam(self._slice_cams[int(index)])
+            self.set_cam(self._slice_cams[int(index)][0], to_image=to_image)
 
     def set_opacity(self, opacity: float) -> None:
         """Overall opacity 0..1 (the hottest colour is at most MAX_ALPHA of it)."""
@@ -229,6 +268,9 @@ class HeatmapOverlay(QtCore.QObject):
         assert self._cam is not None
         volume = self._view.volume
         h, w = self._cam.shape
+        if self._to_image is not None:
+            f = max(1, DISPLAY_MAX_PX // max(h, w))
+            return h * f, w * f
         if volume is not None:
             rows, cols = volume.hu.shape[1:]
             scale = min(1.0, DISPLAY_MAX_PX / max(rows, cols))
@@ -243,28 +285,41 @@ class HeatmapOverlay(QtCore.QObject):
             cam = upsample_bilinear(self._cam, self._display_shape())
             rgba = cam_to_rgba(cam, colormap=self._colormap, opacity=self._opacity, display_threshold=self._threshold)
             self.image_item.setImage(rgba, autoLevels=False, levels=(0, 255))
-            rows, cols = volume.hu.shape[1:]
-            row_mm, col_mm = volume.pixel_spacing_mm
-            self.image_item.setRect(0, 0, cols * col_mm, rows * row_mm)
+            if self._to_image is not None:
+                upsample = rgba.shape[0] / self._cam.shape[0]
+                self.image_item.setTransform(
+                    model_grid_transform(self._to_image, volume.pixel_spacing_mm, upsample=upsample)
+                )
+            else:
+                rows, cols = volume.hu.shape[1:]
+                row_mm, col_mm = volume.pixel_spacing_mm
+                self.image_item.setRect(0, 0, cols * col_mm, rows * row_mm)
         self.image_item.setVisible(shown)
         self.color_bar.setVisible(shown and self._color_bar_wanted)
 
     @QtCore.Slot()
     def _place_color_bar(self, *_args: object) -> None:
+        # Left edge, below the top-left corner text and above the mid-left orientation label: the
+        # other corners, the right edge (scale bar) and the edge centres are the SliceView's.
         rect = self._view.view_box.boundingRect()
+        top = rect.top() + COLOR_BAR_TOP_PX
+        available = rect.height() / 2.0 - 26.0 - top
+        self.color_bar.set_height(int(np.clip(available - 34.0, 40.0, 120.0)))
         bar = self.color_bar.boundingRect()
-        self.color_bar.setPos(rect.right() - bar.right() - 8, rect.top() - bar.top() + 8)
+        self.color_bar.setPos(rect.left() - bar.left() + 6, top - bar.top())
 
     @QtCore.Slot(int)
     def _on_index_changed(self, index: int) -> None:
         if int(index) in self._slice_cams:
-            self._cam, self._cam_index = self._slice_cams[int(index)], int(index)
+            cam, to_image = self._slice_cams[int(index)]
+            self._cam, self._cam_index = cam, int(index)
+            self._to_image = None if to_image is None else np.asarray(to_image, np.float64).reshape(2, 3)
         elif self._cam_index is not None and self._cam_index != int(index):
-            self._cam, self._cam_index = None, None
+            self._cam, self._cam_index, self._to_image = None, None, None
         self._apply()
 
     @QtCore.Slot(object)
     def _on_volume_changed(self, _volume: object) -> None:
-        self._cam, self._cam_index = None, None
+        self._cam, self._cam_index, self._to_image = None, None, None
         self._slice_cams = {}
         self._apply()
