@@ -24,6 +24,7 @@ from typing import Any
 
 import pydicom
 import pydicom.config
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
@@ -236,8 +237,25 @@ def _decoder_available(transfer_syntax: str) -> bool:
         return False
 
 
-def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, int]:
-    """Parse the header; return (dataset, offset of the pixel data element or None, file size)."""
+def _ends_cut(ds: pydicom.Dataset, size: int) -> bool:
+    """Whether parsing hit the end of the file inside the data set: no element at all, a last
+    value shorter than its declared length, or a partial element header after it. Call before
+    any element is accessed (it inspects the raw elements)."""
+    tags = list(ds.keys())
+    if not tags:
+        return True
+    last = ds.get_item(tags[-1])
+    if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF:
+        return False
+    if last.value is not None and len(last.value) < last.length:
+        return True
+    end = last.value_tell + last.length
+    return 0 < size - end < 8
+
+
+def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, bool]:
+    """Parse the header; return (dataset, offset of the pixel data element or None, whether the
+    file ends inside the header)."""
     try:
         size = os.stat(path).st_size
     except FileNotFoundError as exc:
@@ -271,6 +289,7 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, int]:
         try:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not has_preamble)
             pixel_offset = fp.tell()
+            cut = pixel_offset >= size and _ends_cut(ds, size)
         except InvalidDicomError as exc:
             raise _Skip("not a DICOM file") from exc
         except (EOFError, struct.error) as exc:
@@ -296,7 +315,7 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, int]:
                 full = pydicom.dcmread(path, specific_tags=[0x7FE00010])
             except Exception as exc:  # noqa: BLE001
                 raise _Skip("truncated: the compressed (deflated) data set cannot be inflated") from exc
-            return ds, (0 if "PixelData" in full else None), size
+            return ds, (0 if "PixelData" in full else None), False
         if pixel_offset + 8 <= size:
             fp.seek(pixel_offset)
             tag_bytes = fp.read(4)
@@ -305,7 +324,7 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, int]:
             if (group << 16 | elem) in _PIXEL_TAGS:
                 offset = pixel_offset
                 _check_pixel_length(fp, ds, offset, size, little)
-    return ds, offset, size
+    return ds, offset, cut
 
 
 def _is_little_endian(ds: pydicom.Dataset) -> bool:
@@ -361,10 +380,14 @@ def _check_pixel_length(fp: Any, ds: pydicom.Dataset, offset: int, size: int, li
 
 def _read_file(path: Path) -> _FileOutcome:
     try:
-        ds, pixel_offset, _size = _read_header(path)
+        ds, pixel_offset, cut = _read_header(path)
         media_class = str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
         if media_class == DIRECTORY_STORAGE or "DirectoryRecordSequence" in ds:
+            if cut:
+                raise _Skip("truncated: the directory file (DICOMDIR) is cut off")
             return _read_directory(path, ds)
+        if pixel_offset is None and cut:
+            raise _Skip("truncated: the header ends before it is complete (the file is cut off)")
         return _FileOutcome(slices=_slice_headers(path, ds, pixel_offset))
     except _Skip as skip:
         return _FileOutcome(skipped=SkippedFile(path, str(skip)))
@@ -451,9 +474,7 @@ def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) ->
     rows = _int_or_none(_get(ds, "Rows"))
     columns = _int_or_none(_get(ds, "Columns"))
     if pixel_offset is None:
-        media_class = str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
-        if not sop_class and (not media_class or "Image Storage" in _sop_class_name(media_class)):
-            raise _Skip("truncated: the header ends before it is complete (the file is cut off)")
+        sop_class = sop_class or str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
         if (rows and columns) or "Image Storage" in _sop_class_name(sop_class):
             raise _Skip(
                 "truncated: the header describes an image but the file ends before its pixel "
