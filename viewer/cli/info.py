@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -157,6 +159,13 @@ def _no_series_reason(tree: StudyTree, paths: Sequence[str]) -> str:
     return f"ichview info: no DICOM image series found in {where} ({len(tree.skipped)} files skipped: {top})"
 
 
+def _quiet_pydicom_messages() -> None:
+    """pydicom warns (and logs) about odd encodings while parsing; every file that cannot be used
+    is already listed with its reason, and such messages may quote header values or paths."""
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `ichview info`; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -169,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="header-reading threads")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
+    _quiet_pydicom_messages()
     tree = open_paths(args.paths, workers=args.workers)
     if args.json:
         json.dump(tree_to_json(tree), sys.stdout, indent=2, ensure_ascii=False)
