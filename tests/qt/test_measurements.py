@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtTest import QTest
 from slice_view_stand_in import make_volume
 
@@ -98,19 +98,33 @@ def test_disk_renders_round_on_anisotropic_pixels(view, artifacts_dir):
     assert width / height == pytest.approx(1.0, abs=0.03)
 
 
-def _drag(view, p0_mm, p1_mm):
-    vb = view.view_box
+def _drag(view, p0_mm, p1_mm, steps: int = 8):
+    """A left-button drag on the image as a user makes it: press, moves with the button held, release.
+
+    Moves are spaced in time: pyqtgraph drops mouse moves that come faster than its rate limit.
+    """
     gv = view.graphics
-    def to_widget(p):
-        scene = vb.mapViewToScene(QtCore.QPointF(*p))
-        return gv.mapFromScene(scene)
-    a, b = to_widget(p0_mm), to_widget(p1_mm)
     vp = gv.viewport()
-    QTest.mousePress(vp, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier, a)
-    for t in np.linspace(0, 1, 6)[1:]:
+
+    def to_widget(p):
+        return gv.mapFromScene(view.view_box.mapViewToScene(QtCore.QPointF(*p)))
+
+    def send(kind, pos, button, buttons):
+        event = QtGui.QMouseEvent(
+            kind, QtCore.QPointF(pos), QtCore.QPointF(vp.mapToGlobal(pos)), button, buttons,
+            QtCore.Qt.KeyboardModifier.NoModifier,
+        )
+        QtWidgets.QApplication.sendEvent(vp, event)
+
+    left, none = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.MouseButton.NoButton
+    a, b = to_widget(p0_mm), to_widget(p1_mm)
+    send(QtCore.QEvent.Type.MouseButtonPress, a, left, left)
+    for t in np.linspace(0, 1, steps + 1)[1:]:
+        QTest.qWait(15)
         p = QtCore.QPoint(round(a.x() + t * (b.x() - a.x())), round(a.y() + t * (b.y() - a.y())))
-        QTest.mouseMove(vp, p)
-    QTest.mouseRelease(vp, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier, b)
+        send(QtCore.QEvent.Type.MouseMove, p, none, left)
+    QTest.qWait(15)
+    send(QtCore.QEvent.Type.MouseButtonRelease, b, left, none)
 
 
 def test_tools_place_by_mouse_drag_and_delete_key(view, qtbot):
@@ -135,6 +149,12 @@ def test_tools_place_by_mouse_drag_and_delete_key(view, qtbot):
     QTest.keyClick(view.graphics, QtCore.Qt.Key.Key_Delete)
     assert tools.measurements == [ruler]
 
+    tools.start_ellipse()
+    QTest.keyClick(view.graphics, QtCore.Qt.Key.Key_Escape)
+    assert tools.tool == ""
+    _drag(view, (10.0, 10.0), (30.0, 30.0))  # no tool armed: places nothing
+    assert tools.measurements == [ruler]
+
 
 def test_measurements_belong_to_their_slice(view):
     tools = Measurements(view)
@@ -147,3 +167,17 @@ def test_measurements_belong_to_their_slice(view):
     assert m.roi.isVisible() and m.label.isVisible()
     tools.clear()
     assert tools.measurements == []
+
+
+def test_dragging_an_ellipse_updates_its_numbers_live(view, qtbot):
+    tools = Measurements(view)
+    m = tools.add_ellipse(DISK_CENTER_MM, (5.0, 5.0))
+    assert m.stats.mean_hu == pytest.approx(DISK_HU, abs=2)
+    seen: list[float] = []
+    tools.measurement_changed.connect(lambda changed: seen.append(changed.stats.mean_hu))
+    # Grab the ROI's outline (its body accepts drags) and pull it onto the background.
+    _drag(view, (DISK_CENTER_MM[0], DISK_CENTER_MM[1] - 5.0), (DISK_CENTER_MM[0] - 45.0, DISK_CENTER_MM[1] - 40.0))
+    assert len(seen) >= 2  # updated while moving, not only at the end
+    assert m.stats.mean_hu == pytest.approx(BACKGROUND_HU, abs=2)
+    assert f"mean {m.stats.mean_hu:.1f} HU" in m.label.toPlainText()
+    assert tools.selected is m

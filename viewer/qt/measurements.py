@@ -91,6 +91,10 @@ class Measurements(QtCore.QObject):
         self._delete_shortcut = QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Delete), slice_view)
         self._delete_shortcut.setContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._delete_shortcut.activated.connect(self.delete_selected)
+        self._escape_shortcut = QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), slice_view)
+        self._escape_shortcut.setContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._escape_shortcut.activated.connect(self.cancel_tool)
+        self._escape_shortcut.setEnabled(False)  # only while a tool is armed
 
     # ----------------------------------------------------------------------------------- public
     @property
@@ -170,6 +174,7 @@ class Measurements(QtCore.QObject):
     # ---------------------------------------------------------------------------- internals
     def _set_tool(self, tool: str) -> None:
         self._tool = tool
+        self._escape_shortcut.setEnabled(bool(tool))
         self._drawing = None
         self._press_mm = None
         self._view.setCursor(QtCore.Qt.CursorShape.CrossCursor if tool else QtCore.Qt.CursorShape.ArrowCursor)
