@@ -8,7 +8,7 @@ from slice_view_stand_in import make_volume
 
 from viewer.qt.slice_view import SliceView
 
-from viewer.qt.heatmap_overlay import MAX_ALPHA, HeatmapOverlay, cam_to_rgba, upsample_bilinear
+from viewer.qt.heatmap_overlay import MAX_ALPHA, HeatmapOverlay, cam_to_rgba
 
 ROWS, COLS = 256, 256
 ROW_MM, COL_MM = 0.9, 0.9
@@ -135,10 +135,7 @@ def test_color_bar_drawn_in_view(view, artifacts_dir):
     view.grab().save(str(artifacts_dir / "heatmap_overlay_colorbar.png"))
 
 
-def test_rgba_alpha_ramp_and_upsampling():
-    cam = np.array([[0.0, 1.0]], np.float32)
-    up = upsample_bilinear(cam, (1, 4))
-    assert up[0, 0] == 0.0 and up[0, -1] == 1.0 and np.all(np.diff(up[0]) >= 0)
+def test_rgba_alpha_ramp():
     rgba = cam_to_rgba(np.array([[0.0, 0.1, 0.5, 1.0]]), opacity=1.0, display_threshold=0.2)
     assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 0  # below the threshold: transparent
     assert cam_to_rgba(np.array([[0.03]]), opacity=1.0)[0, 0, 3] == 0  # near-zero: always transparent

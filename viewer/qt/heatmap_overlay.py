@@ -1,7 +1,8 @@
 """The Grad-CAM heatmap drawn over a SliceView's image, with a colour bar.
 
 The CAM arrives at model resolution with values in [0, 1] already scaled by the probability; it is
-smoothly upsampled and drawn in the image's millimetre coordinates: stretched over the image's rect
+drawn at model resolution with bilinear smoothing by the painter (no per-slice resampling in
+numpy, so scrolling stays fast) in the image's millimetre coordinates: stretched over the image's rect
 by default, or, given the model grid's affine (`PreparedInputs.to_image` of inference.preprocess:
 source [row, col] = to_image @ [y, x, 1] for model pixel (y, x)), placed exactly where the model
 looked (the engine's grid is a fixed field of view centred on the head, not the image's rect). Colours come from a perceptually
@@ -11,6 +12,8 @@ always shows through. The display threshold and opacity change the picture only;
 depend on them.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,7 +25,6 @@ MAX_ALPHA = 0.8  # even at opacity 1 the image shows through the hottest spot
 RAMP_WIDTH = 0.3  # alpha rises from 0 at the display threshold to full over this range of values
 LOW_FLOOR = 0.05  # values below this are always transparent (a confident negative shows nothing)
 COLORMAP_START = 0.12  # skip the near-black start of the map: faint heat never darkens the image
-DISPLAY_MAX_PX = 512  # CAMs are upsampled to at most this many pixels per side for display
 COLOR_BAR_TOP_PX = 92  # below four lines of corner text
 
 
@@ -45,27 +47,24 @@ def model_grid_transform(
     return QtGui.QTransform(m11, m12, m21, m22, dx, dy)
 
 
-def upsample_bilinear(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a 2-D array to `shape` (pixel centres aligned, edges clamped)."""
-    cam = np.asarray(cam, dtype=np.float32)
-    h, w = cam.shape
-    rows, cols = shape
-    ys = np.clip((np.arange(rows) + 0.5) * h / rows - 0.5, 0, h - 1)
-    xs = np.clip((np.arange(cols) + 0.5) * w / cols - 0.5, 0, w - 1)
-    y0 = np.floor(ys).astype(int)
-    x0 = np.floor(xs).astype(int)
-    y1 = np.minimum(y0 + 1, h - 1)
-    x1 = np.minimum(x0 + 1, w - 1)
-    fy = (ys - y0)[:, None]
-    fx = (xs - x0)[None, :]
-    top = cam[y0][:, x0] * (1 - fx) + cam[y0][:, x1] * fx
-    bottom = cam[y1][:, x0] * (1 - fx) + cam[y1][:, x1] * fx
-    return top * (1 - fy) + bottom * fy
-
-
+@functools.lru_cache(maxsize=16)
 def colormap_lut(name: str, n: int = 256) -> np.ndarray:
-    """(n, 3) uint8 colours for values 0..1 (the map from COLORMAP_START to its end)."""
-    return pg.colormap.get(name).getLookupTable(COLORMAP_START, 1.0, n, alpha=False).astype(np.uint8)
+    """(n, 3) uint8 colours for values 0..1 (the map from COLORMAP_START to its end); do not modify."""
+    lut = pg.colormap.get(name).getLookupTable(COLORMAP_START, 1.0, n, alpha=False).astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
+
+
+def rgba_lut(*, colormap: str = DEFAULT_COLORMAP, opacity: float = 0.5, display_threshold: float = 0.0) -> np.ndarray:
+    """(256, 4) uint8: the colour and alpha of each value bin i / 255."""
+    values = np.arange(256, dtype=np.float32) / 255.0
+    lut = np.empty((256, 4), np.uint8)
+    lut[:, :3] = colormap_lut(colormap)
+    t = max(float(np.clip(display_threshold, 0.0, 1.0)), LOW_FLOOR)
+    ramp = np.clip((values - t) / RAMP_WIDTH, 0.0, 1.0)
+    ramp[values <= t] = 0.0
+    lut[:, 3] = np.rint(ramp * MAX_ALPHA * float(np.clip(opacity, 0.0, 1.0)) * 255.0).astype(np.uint8)
+    return lut
 
 
 def cam_to_rgba(
@@ -73,15 +72,16 @@ def cam_to_rgba(
 ) -> np.ndarray:
     """(rows, cols, 4) uint8: colour by value in [0, 1], alpha 0 below the threshold, ramping up."""
     values = np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32)), 0.0, 1.0)
-    lut = colormap_lut(colormap)
-    rgba = np.empty(values.shape + (4,), np.uint8)
-    rgba[..., :3] = lut[np.rint(values * 255).astype(np.intp)]
-    t = max(float(np.clip(display_threshold, 0.0, 1.0)), LOW_FLOOR)
-    ramp = np.clip((values - t) / RAMP_WIDTH, 0.0, 1.0)
-    ramp[values <= t] = 0.0
-    alpha = ramp * MAX_ALPHA * float(np.clip(opacity, 0.0, 1.0)) * 255.0
-    rgba[..., 3] = np.rint(alpha).astype(np.uint8)
-    return rgba
+    lut = rgba_lut(colormap=colormap, opacity=opacity, display_threshold=display_threshold)
+    return lut[np.rint(values * 255.0).astype(np.uint8)]
+
+
+class _SmoothImageItem(pg.ImageItem):
+    """An ImageItem drawn with bilinear filtering whatever the view's render hints."""
+
+    def paint(self, p: QtGui.QPainter, *args: object) -> None:
+        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, True)
+        super().paint(p, *args)
 
 
 class HeatmapColorBar(pg.GraphicsObject):
@@ -155,7 +155,7 @@ class HeatmapOverlay(QtCore.QObject):
     def __init__(self, slice_view: QtWidgets.QWidget) -> None:
         super().__init__(slice_view)
         self._view = slice_view
-        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item = _SmoothImageItem(axisOrder="row-major")
         self.image_item.setZValue(10)
         self.image_item.setAutoDownsample(False)
         slice_view.view_box.addItem(self.image_item, ignoreBounds=True)
@@ -264,32 +264,15 @@ class HeatmapOverlay(QtCore.QObject):
         return None if self._cam is None else self.image_item.image
 
     # ------------------------------------------------------------------------------- internals
-    def _display_shape(self) -> tuple[int, int]:
-        assert self._cam is not None
-        volume = self._view.volume
-        h, w = self._cam.shape
-        if self._to_image is not None:
-            f = max(1, DISPLAY_MAX_PX // max(h, w))
-            return h * f, w * f
-        if volume is not None:
-            rows, cols = volume.hu.shape[1:]
-            scale = min(1.0, DISPLAY_MAX_PX / max(rows, cols))
-            return max(h, round(rows * scale)), max(w, round(cols * scale))
-        return h * 4, w * 4
-
     def _apply(self) -> None:
         volume = self._view.volume
         shown = self._visible and self._cam is not None and volume is not None
         if shown:
             assert self._cam is not None and volume is not None
-            cam = upsample_bilinear(self._cam, self._display_shape())
-            rgba = cam_to_rgba(cam, colormap=self._colormap, opacity=self._opacity, display_threshold=self._threshold)
+            rgba = cam_to_rgba(self._cam, colormap=self._colormap, opacity=self._opacity, display_threshold=self._threshold)
             self.image_item.setImage(rgba, autoLevels=False, levels=(0, 255))
             if self._to_image is not None:
-                upsample = rgba.shape[0] / self._cam.shape[0]
-                self.image_item.setTransform(
-                    model_grid_transform(self._to_image, volume.pixel_spacing_mm, upsample=upsample)
-                )
+                self.image_item.setTransform(model_grid_transform(self._to_image, volume.pixel_spacing_mm))
             else:
                 rows, cols = volume.hu.shape[1:]
                 row_mm, col_mm = volume.pixel_spacing_mm
