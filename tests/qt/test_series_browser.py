@@ -126,3 +126,22 @@ def test_select_next_previous_and_select_stack(browser, qtbot):
     assert seen == ["1.1", "1.2", "1.3#1", "1.3#2", "1.3#1"]
     browser.select_stack("1.3#1")  # already current: no signal
     assert seen[-1] == "1.3#1" and len(seen) == 5
+
+
+def test_real_tilted_ge_series_shows_its_warnings(qtbot, real_data, artifacts_dir):
+    from viewer.core.loading import open_paths
+
+    tree = open_paths([real_data / "ge_head_ct_tilted", real_data / "philips_head_phantom_5mm"], workers=1)
+    b = SeriesBrowser()
+    qtbot.addWidget(b)
+    b.resize(560, 360)
+    b.set_tree(tree)
+    b.show()
+    qtbot.waitExposed(b)
+    badges = {sid: b.item_for(sid).text(COL_WARNINGS) for sid in b.stack_ids}
+    tilted = [sid for sid, text in badges.items() if "tilt" in text]
+    assert tilted, badges
+    item = b.item_for(tilted[0])
+    assert "tilt" in item.toolTip(COL_WARNINGS).lower()
+    assert int(item.text(COL_SLICES)) >= 2
+    b.grab().save(str(artifacts_dir / "series_browser_real.png"))

@@ -95,6 +95,7 @@ class SeriesBrowser(QtWidgets.QWidget):
         self.tree.setHeaderLabels(list(HEADERS))
         self.tree.setIconSize(QtCore.QSize(THUMBNAIL_PX, THUMBNAIL_PX))
         self.tree.setUniformRowHeights(False)
+        self.tree.setWordWrap(True)  # long warning badges wrap inside the tall thumbnail rows
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setAccessibleName("Series browser")
