@@ -103,7 +103,7 @@ def _styles() -> dict[str, ParagraphStyle]:
         "h2": ParagraphStyle("h2", parent=base, fontName=bold, fontSize=10.5, leading=14, spaceBefore=8, spaceAfter=3),
         "h3": ParagraphStyle("h3", parent=base, fontName=bold, fontSize=9, leading=12, spaceBefore=4, spaceAfter=2),
         "verdict_label": ParagraphStyle("verdict_label", parent=base, fontName=bold, fontSize=7.5, leading=10, textColor=MUTED),
-        "verdict": ParagraphStyle("verdict", parent=base, fontName=bold, fontSize=17, leading=21),
+        "verdict": ParagraphStyle("verdict", parent=base, fontName=bold, fontSize=15.5, leading=19),
         "header_left": ParagraphStyle("header_left", parent=base, fontName=bold, fontSize=8, leading=10),
         "header_right": ParagraphStyle("header_right", parent=base, fontSize=8, leading=10, alignment=TA_RIGHT),
         "footer": ParagraphStyle("footer", parent=base, fontSize=7, leading=8.6, textColor=INK, alignment=TA_LEFT),

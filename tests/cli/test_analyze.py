@@ -1,0 +1,151 @@
+"""`ichview analyze` end to end: synthetic studies on disk -> PDF + JSON, exit codes, no partial files."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pypdfium2 as pdfium
+import pytest
+from analyze_inputs import write_ct_study, write_mr_series, write_test_weights
+
+from viewer.cli import analyze
+from viewer.core import report_pdf
+from viewer.core.report_json import load_schema
+
+POSITIVE_NAME = "山田^太郎"
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("studies")
+    write_ct_study(root / "bleed", bleed=True, patient_name=POSITIVE_NAME, seed="bleed")
+    write_mr_series(root / "bleed" / "mr", seed="bleed")
+    write_ct_study(root / "clean", bleed=False, patient_name="CLEAN^CASE", seed="clean")
+    write_mr_series(root / "mr_only", seed="mronly")
+    junk = root / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("not DICOM\n")
+    (junk / "image.dcm").write_bytes(b"\x00" * 300)
+    # Test-only weights: the stored operating threshold decides the verdict (0.0: every slice is at or
+    # above it; 1.0: none is), which checks the plumbing from the model file to every output.
+    folders = {p.name: p for p in root.iterdir()}
+    folders["always"] = write_test_weights(root / "always.safetensors", threshold=0.0)
+    folders["never"] = write_test_weights(root / "never.safetensors", threshold=1.0)
+    return folders
+
+
+def _pdf_text(path: Path) -> list[str]:
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        return [page.get_textpage().get_text_range() for page in pdf]
+    finally:
+        pdf.close()
+
+
+def _validate(doc: dict) -> None:
+    jsonschema.Draft202012Validator(load_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(doc)
+
+
+def test_bleed_study_writes_pdf_and_json_and_lists_the_mr_series(
+    studies: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], artifacts_dir: Path
+) -> None:
+    pdf, js = tmp_path / "out.pdf", tmp_path / "out.json"
+    code = analyze.main([str(studies["bleed"]), "--pdf", str(pdf), "--json", str(js),
+                         "--weights", str(studies["always"]), "--device", "cpu", "--threads", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.pdf"]
+    (artifacts_dir / "analyze_bleed.pdf").write_bytes(pdf.read_bytes())
+
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    _validate(doc)
+    [series] = doc["series"]
+    assert series["verdict"]["ich_suspected"] is True and series["verdict"]["threshold"] == 0.0
+    assert len(series["slices"]) == 8 and [s["index"] for s in series["slices"]] == list(range(8))
+    positions = [s["position_mm"] for s in series["slices"]]
+    assert positions == sorted(positions)  # display order: inferior to superior
+    [mr] = [s for s in doc["skipped"] if "series_uid" in s]
+    assert mr["modality"] == "MR" and "CT only" in mr["reason"]
+    assert doc["model"]["name"] == "ichview-cli-test" and len(doc["model"]["sha256"]) == 64
+    assert doc["studies"][0]["patient_name"] == POSITIVE_NAME
+
+    pages = _pdf_text(pdf)
+    assert len(pages) == 3
+    assert "山田 太郎" in pages[0] and "Hemorrhage suspected" in pages[0]
+    assert "Modality MR: the model analyses CT only" in " ".join(pages[0].split())
+    assert "not clinically validated" in pages[-1]
+
+    assert "Hemorrhage suspected" in out and "not analysed: Modality MR" in out
+    assert "山田" not in out and "山田" not in err  # no patient data on the terminal
+    assert "100%" in err or "8/8 slices" in err  # progress reached the end
+
+
+def test_clean_study_is_negative_in_every_output(studies: dict[str, Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    pdf, js = tmp_path / "neg.pdf", tmp_path / "neg.json"
+    code = analyze.main([str(studies["clean"]), "--pdf", str(pdf), "--json", str(js),
+                         "--weights", str(studies["never"]), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    _validate(doc)
+    assert doc["series"][0]["verdict"]["ich_suspected"] is False
+    assert doc["verdict"]["text"] == "No hemorrhage detected \u2014 does not exclude hemorrhage"
+    assert "No hemorrhage detected \u2014 does not exclude hemorrhage" in " ".join(_pdf_text(pdf)[0].split())
+    assert "Study: No hemorrhage detected" in out
+    assert err.count("\n") <= 3  # --quiet: no progress lines
+
+
+def test_junk_folder_exits_2_with_a_clear_message(studies: dict[str, Path], tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "viewer", "analyze", str(studies["junk"]), "--pdf", str(tmp_path / "x.pdf"),
+         "--json", str(tmp_path / "x.json")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 2
+    assert "no DICOM image series found" in run.stderr and str(studies["junk"]) in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_mr_writes_reports_listing_it_and_exits_3(studies: dict[str, Path], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    js = tmp_path / "mr.json"
+    code = analyze.main([str(studies["mr_only"]), "--json", str(js), "--weights", str(studies["always"])])
+    capsys.readouterr()
+    assert code == 3
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    _validate(doc)
+    assert doc["series"] == [] and doc["verdict"]["ich_suspected"] is None
+    assert [s["modality"] for s in doc["skipped"]] == ["MR"]
+
+
+def test_output_inside_the_study_folder_is_refused(studies: dict[str, Path],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(p.name for p in studies["clean"].iterdir())
+    code = analyze.main([str(studies["clean"]), "--json", str(studies["clean"] / "f.json")])
+    assert code == 2 and "never writes into a study folder" in capsys.readouterr().err
+    assert sorted(p.name for p in studies["clean"].iterdir()) == before
+
+
+def test_failure_mid_export_leaves_no_file(studies: dict[str, Path], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("chart drawing failed")
+
+    monkeypatch.setattr(report_pdf, "_chart", broken)
+    code = analyze.main([str(studies["bleed"]), "--pdf", str(tmp_path / "r.pdf"), "--json", str(tmp_path / "r.json"),
+                         "--weights", str(studies["always"]), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "chart drawing failed" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_weights_file_exits_1_naming_it(studies: dict[str, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.safetensors"
+    code = analyze.main([str(studies["clean"]), "--json", str(tmp_path / "r.json"), "--weights", str(missing)])
+    assert code == 1 and str(missing) in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,366 @@
+"""`ichview analyze PATH... --pdf OUT.pdf --json OUT.json [--device cpu|cuda] [--weights FILE] [--threads N]`
+
+Headless (no display, no Qt): every image stack found in PATH (what `ichview info` takes: folders,
+DICOMDIR files, single files) is either analysed by the AI or listed as not analysed with the
+reason (not CT, localizer, refused by the engine's acceptance check, pixels that cannot be decoded).
+Files the scan skipped are listed too. A progress bar goes to stderr; a short summary without
+patient data goes to stdout. Both reports are rendered in memory, then written atomically.
+
+Exit codes:
+  0  reports written; at least one stack was analysed (whatever the verdict)
+  1  failure while analysing or writing (model file missing or bad, device unavailable, export
+     failed); no partial file is left behind
+  2  bad input: wrong arguments, no DICOM image series in PATH, an output inside a study folder
+     or in a folder that does not exist
+  3  reports written, but no stack could be analysed (each is listed with its reason)
+  130 interrupted (Ctrl-C); nothing written
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from viewer.core.errors import IchviewError
+from viewer.core.findings import NotAnalysed, StackFindings, StudyFindings, summarize_stack, summarize_study
+from viewer.core.series import Stack, StudyTree
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOTHING_ANALYSED = 3
+EXIT_INTERRUPTED = 130
+
+
+class TerminalProgress:
+    """A one-line progress bar on a terminal; on a pipe, a line at each stack and every 25 %."""
+
+    def __init__(self, total: int, stream: TextIO, *, width: int = 28, enabled: bool = True) -> None:
+        self.total = max(int(total), 1)
+        self.done = 0
+        self.stream = stream
+        self.width = width
+        self.enabled = enabled
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.t0 = time.perf_counter()
+        self._last_quarter = -1
+        self._last_draw = 0.0
+        self.label = ""
+
+    def set_label(self, label: str) -> None:
+        self.label = label
+        if self.enabled and not self.tty:
+            self._line(f"{label}")
+        self._draw(force=True)
+
+    def advance(self, n: int = 1) -> None:
+        self.done = min(self.total, self.done + n)
+        self._draw()
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _draw(self, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        frac = self.done / self.total
+        if self.tty:
+            now = time.perf_counter()
+            if not force and now - self._last_draw < 0.05 and self.done < self.total:
+                return
+            self._last_draw = now
+            filled = int(round(frac * self.width))
+            bar = "#" * filled + "." * (self.width - filled)
+            rate = self.done / max(now - self.t0, 1e-6)
+            text = f"\r[{bar}] {frac * 100:5.1f}% {self.done}/{self.total} slices {rate:5.1f}/s  {self.label}"
+            self.stream.write(text[:160].ljust(100))
+            self.stream.flush()
+        else:
+            quarter = int(frac * 4)
+            if quarter > self._last_quarter:
+                self._last_quarter = quarter
+                self._line(f"progress {frac * 100:.0f}% ({self.done}/{self.total} slices)")
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ichview analyze",
+        description=(
+            "Run the hemorrhage AI on every CT image stack in PATH (no display needed) and write a findings "
+            "PDF and/or JSON. Research and triage aid only: trained on synthetic data, not clinically "
+            "validated, not a diagnosis."
+        ),
+        epilog=(
+            "exit codes: 0 reports written and at least one stack analysed; 1 failure while analysing or "
+            "writing (nothing partial left behind); 2 bad input (arguments, no DICOM image series, output "
+            "inside a study folder); 3 reports written but no stack could be analysed; 130 interrupted."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="folder (searched recursively), DICOMDIR or file")
+    parser.add_argument("--pdf", type=Path, metavar="OUT.pdf", help="write the findings report as PDF")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the findings as JSON (every slice)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: CUDA when present, else CPU")
+    parser.add_argument("--weights", type=Path, metavar="FILE", help="model file (default: the shipped model)")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model")
+    parser.add_argument("--no-cams", action="store_true", help="skip heat maps (faster; key images without overlay)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.relative_to(parent)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_outputs(args: argparse.Namespace) -> str:
+    """'' when the outputs are acceptable, else the reason (exit 2)."""
+    outputs = [p for p in (args.pdf, args.json) if p is not None]
+    if args.threads is not None and args.threads < 1:
+        return "--threads must be at least 1"
+    if args.pdf is not None and args.json is not None and args.pdf.resolve() == args.json.resolve():
+        return "--pdf and --json name the same file"
+    study_dirs = []
+    for raw in args.paths:
+        p = Path(raw).resolve()
+        study_dirs.append(p if p.is_dir() else p.parent)
+    for out in outputs:
+        target = out.resolve()
+        if target.is_dir():
+            return f"{out}: is a folder; give a file name"
+        if not target.parent.is_dir():
+            return f"{out}: the folder {out.parent} does not exist (create it first)"
+        for study in study_dirs:
+            if _inside(target, study):
+                return f"{out}: inside the study folder {study}; ichview never writes into a study folder (choose another folder)"
+    return ""
+
+
+def _no_series_reason(tree: StudyTree, paths: Sequence[str]) -> str:
+    where = ", ".join(paths)
+    if not tree.skipped:
+        return f"ichview analyze: no DICOM image series found in {where} (no files there)"
+    reasons: dict[str, int] = {}
+    for skipped in tree.skipped:
+        reasons[skipped.reason] = reasons.get(skipped.reason, 0) + 1
+    top = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    return f"ichview analyze: no DICOM image series found in {where} ({len(tree.skipped)} files skipped: {top})"
+
+
+def _pre_reason(stack: Stack) -> str:
+    """Why a stack is not even loaded ('' when it goes to the engine)."""
+    modality = (stack.modality or "").upper()
+    if modality and modality != "CT":
+        return f"Modality {modality}: the model analyses CT only"
+    if stack.is_localizer:
+        return "Localizer (scout) image: not a cross-sectional head CT stack"
+    return ""
+
+
+def _not_analysed(stack: Stack, reason: str) -> NotAnalysed:
+    return NotAnalysed(
+        reason=reason,
+        series_uid=stack.series_uid,
+        stack_id=stack.stack_id,
+        description=stack.description,
+        modality=stack.modality,
+        n_slices=stack.n_slices,
+    )
+
+
+def _analyse_stack(engine: object, stack: Stack, progress: TerminalProgress, *, cams: bool) -> StackFindings | NotAnalysed:
+    """Load, check and run one stack; a stack that cannot be used becomes NotAnalysed."""
+    from inference.results import Acceptance, StackAnalysis
+    from inference.labels import LABELS
+    from viewer.core.loading import LoadProgress, iter_load_stack
+    from viewer.core.volume import Volume
+
+    volume = None
+    loaded = 0
+    try:
+        for event in iter_load_stack(stack):
+            if isinstance(event, LoadProgress):
+                # Loading counts for a third of the stack's share of the bar.
+                target = event.done * stack.n_slices // max(3 * event.total, 1)
+                progress.advance(max(0, target - loaded))
+                loaded = max(loaded, target)
+            elif isinstance(event, Volume):
+                volume = event
+    except IchviewError as exc:
+        progress.advance(stack.n_slices - loaded)
+        return _not_analysed(stack, f"pixels could not be read: {exc}")
+    assert volume is not None
+    remaining = stack.n_slices - loaded
+    t0 = time.perf_counter()
+    acceptance = engine.check(volume)  # type: ignore[attr-defined]
+    if not acceptance.accepted:
+        progress.advance(remaining)
+        refused = StackAnalysis(volume.series_uid, volume.stack_id, acceptance, engine.info, engine.device)  # type: ignore[attr-defined]
+        return summarize_stack(volume, refused)
+    n = volume.n_slices
+    probs = np.zeros((n, len(LABELS)), np.float32)
+    maps: np.ndarray | None = None
+    done = 0
+    credited = 0
+    for result in engine.iter_predict(volume, cams=cams):  # type: ignore[attr-defined]
+        probs[result.index] = [result.probabilities[label] for label in LABELS]
+        if result.cam is not None:
+            if maps is None:
+                maps = np.zeros((n, *result.cam.shape), np.float16)
+            maps[result.index] = result.cam
+        done += 1
+        target = done * remaining // n
+        progress.advance(target - credited)
+        credited = target
+    if done < n:
+        raise IchviewError(f"analysis of stack {stack.stack_id} stopped after {done} of {n} slices")
+    analysis = StackAnalysis(
+        series_uid=volume.series_uid,
+        stack_id=volume.stack_id,
+        acceptance=Acceptance(True),
+        model=engine.info,  # type: ignore[attr-defined]
+        device=engine.device,  # type: ignore[attr-defined]
+        seconds=time.perf_counter() - t0,
+        probabilities=probs,
+        cams=maps,
+    )
+    return summarize_stack(volume, analysis)
+
+
+def analyze_tree(
+    tree: StudyTree,
+    engine: object,
+    *,
+    cams: bool = True,
+    progress_stream: TextIO | None = None,
+) -> StudyFindings:
+    """Analyse every stack of a tree (or say why not) and summarise; scan-skipped files are listed."""
+    stacks = tree.stacks()
+    candidates = [s for s in stacks if not _pre_reason(s)]
+    progress = TerminalProgress(
+        sum(s.n_slices for s in candidates), progress_stream or sys.stderr, enabled=progress_stream is not None
+    )
+    findings: list[StackFindings] = []
+    not_analysed: list[NotAnalysed] = []
+    try:
+        for number, stack in enumerate(stacks, start=1):
+            reason = _pre_reason(stack)
+            if reason:
+                not_analysed.append(_not_analysed(stack, reason))
+                continue
+            series = f"series {stack.slices[0].series_number}" if stack.slices[0].series_number is not None else "series"
+            progress.set_label(f"stack {number}/{len(stacks)} ({series}, {stack.n_slices} slices)")
+            result = _analyse_stack(engine, stack, progress, cams=cams)
+            if isinstance(result, NotAnalysed):
+                not_analysed.append(result)
+            else:
+                findings.append(result)
+    finally:
+        progress.close()
+    not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
+    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device)  # type: ignore[attr-defined]
+
+
+def _summary(study: StudyFindings, out: TextIO) -> None:
+    """Verdicts without patient data."""
+    for s in study.stacks:
+        number = s.metadata.series_number
+        label = f"series {number}" if number is not None else "series"
+        where = f"max P(any) {s.max_any:.2f} on slice {s.max_any_slice}/{s.n_slices}"
+        print(f"{s.stack_id} ({label}): {s.verdict_text} ({where}, threshold {s.threshold:.2f})", file=out)
+    for n in study.not_analysed:
+        if n.series_uid:
+            print(f"{n.stack_id or n.series_uid}: not analysed: {n.reason}", file=out)
+    n_files = sum(1 for n in study.not_analysed if not n.series_uid)
+    if n_files:
+        print(f"{n_files} file{'s' if n_files != 1 else ''} skipped by the scan (listed in the reports)", file=out)
+    print(f"Study: {study.verdict_text}", file=out)
+    print("Research and triage aid only: trained on synthetic data, not clinically validated, not a diagnosis.", file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `ichview analyze`; returns the exit code (see the module docstring)."""
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    problem = _check_outputs(args)
+    if problem:
+        print(f"ichview analyze: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        from viewer.core.loading import open_paths
+
+        if not args.quiet:
+            print("Reading headers\u2026", file=sys.stderr, flush=True)
+        tree = open_paths(args.paths)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except IchviewError as exc:
+        print(f"ichview analyze: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not tree.stacks():
+        print(_no_series_reason(tree, args.paths), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    try:
+        from inference.predict import Engine
+
+        engine = Engine.load(args.weights, device=args.device, threads=args.threads)
+        if not args.quiet:
+            print(f"Model {engine.info.name} {engine.info.version} on {engine.device}", file=sys.stderr, flush=True)
+        study = analyze_tree(tree, engine, cams=not args.no_cams, progress_stream=None if args.quiet else sys.stderr)
+        outputs: list[tuple[Path, bytes]] = []
+        if args.json is not None:
+            from viewer.core.report_json import findings_json_bytes
+
+            outputs.append((args.json, findings_json_bytes(study)))
+        if args.pdf is not None:
+            from viewer.core.report_pdf import build_findings_pdf
+
+            buf = io.BytesIO()
+            build_findings_pdf(study, buf)
+            outputs.append((args.pdf, buf.getvalue()))
+        _write_all(outputs)
+    except KeyboardInterrupt:
+        print("ichview analyze: interrupted; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (IchviewError, RuntimeError, ValueError, OSError) as exc:
+        print(f"ichview analyze: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for path, _ in outputs:
+        print(f"Wrote {path}", file=sys.stderr)
+    _summary(study, sys.stdout)
+    return EXIT_OK if study.stacks else EXIT_NOTHING_ANALYSED
+
+
+def _write_all(outputs: list[tuple[Path, bytes]]) -> None:
+    """Write each file atomically; if a later one fails, remove the ones this call created."""
+    from viewer.core.atomic import write_bytes_atomic
+
+    created: list[Path] = []
+    try:
+        for path, data in outputs:
+            existed = path.exists()
+            write_bytes_atomic(path, data)
+            if not existed:
+                created.append(path)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
