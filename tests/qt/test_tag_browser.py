@@ -91,3 +91,25 @@ def test_real_file_and_unreadable_file(browser, real_data, tmp_path):
     junk.write_bytes(b"not dicom at all")
     assert not browser.show_file(junk)
     assert "junk.dcm" in browser.path_label.text() and browser.visible_rows() == []
+
+
+def test_multiframe_shows_only_the_asked_frame(browser, tmp_path):
+    path = _write_dicom(tmp_path / "mf.dcm")
+    ds = pydicom.dcmread(path)
+    frames = []
+    for k in range(3):
+        position = Dataset()
+        position.ImagePositionPatient = [0.0, 0.0, 5.0 * k]
+        group = Dataset()
+        group.PlanePositionSequence = Sequence([position])
+        frames.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.NumberOfFrames = 3
+    ds.save_as(path)
+    assert browser.show_file(path, frame=1)
+    assert "frame 2" in browser.path_label.text()
+    browser.search_box.setText("ImagePositionPatient")
+    rows = browser.visible_rows()
+    values = [r[3] for r in rows if r[1] == "ImagePositionPatient"]
+    assert values == ["0.0\\0.0\\5.0"]
+    assert ("(5200,9230)", "PerFrameFunctionalGroupsSequence", "SQ", "frame 2 of 3") in rows
