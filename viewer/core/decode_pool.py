@@ -4,8 +4,9 @@ Measured on the 2-core development machine (bench/load.py): pydicom's reader and
 (pylibjpeg-libjpeg, pyjpegls, openjpeg) hold the GIL, so threads do not speed up compressed series;
 worker processes do. The workers write straight into the output array, which lives in a shared
 memory mapping (a file in /dev/shm, unlinked as soon as the load ends, so nothing is left behind
-and the mapping is freed with the array). Small uncompressed loads use threads: starting worker
-processes would cost more than it saves.
+and the mapping is freed with the array). Small uncompressed loads decode serially in the calling
+thread: starting worker processes would cost more than it saves, and threads gain little for the
+GIL-bound reader (they remain available as parallel="threads").
 
 The pool is started once per process (forkserver, preloading this module, so Qt or torch in the
 parent never get forked) and reused by later loads.
@@ -34,7 +35,8 @@ from viewer.core.volume_metadata import study_metadata
 # Rough single-core decode cost of one 512x512 slice (ms), to decide whether processes pay off.
 _COST_MS_NATIVE = 1.5
 _COST_MS_COMPRESSED = 12.0
-_PROCESS_START_MS = 400.0  # forkserver + worker start, paid once per session
+_PROCESS_START_MS = 600.0  # forkserver: interpreter + imports, paid once per session
+_FORK_START_MS = 30.0  # fork from a single-threaded process
 _NATIVE_TS = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", ""})
 _CHUNK_FILES = 4  # files per process task: fewer round trips, progress still fine-grained
 
@@ -57,6 +59,11 @@ def decode_file_into(task: FileTask, out: np.ndarray, transform: InPlaneTransfor
     for (k, frame), image in zip(task.items, stored):
         stored_to_hu(transform.apply(image), hu_params(ds, frame), out=out[k])
     return ds
+
+
+def _thread_decode(task: FileTask, out: np.ndarray, transform: InPlaneTransform, rows: int, cols: int) -> None:
+    """Thread worker: returns nothing, so finished futures do not keep datasets (pixel data) alive."""
+    decode_file_into(task, out, transform, rows, cols)
 
 
 # ---------------------------------------------------------------- worker-process side
@@ -105,8 +112,24 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _start_method() -> str:
+    """fork while this process runs a single thread (cheap: no re-import), else forkserver."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """The shared decode pool (created on first use, reused; forkserver start)."""
+    """The shared decode pool (created on first use, then reused).
+
+    Started with fork when the calling process has a single thread (a CLI, the benchmark): workers
+    exist within milliseconds and import nothing. Otherwise (the GUI, with Qt threads) with a
+    forkserver preloading this module, so no Qt state is ever forked; that costs one interpreter
+    start plus imports (~0.5 s) once per session, hidden by warming the pool up early.
+    """
     global _PROCESS_POOL, _PROCESS_POOL_SIZE
     import multiprocessing
 
@@ -114,9 +137,9 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
         if _PROCESS_POOL is None or _PROCESS_POOL_SIZE != workers:
             if _PROCESS_POOL is not None:
                 _PROCESS_POOL.shutdown(wait=False, cancel_futures=True)
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if "forkserver" in methods:
+            method = _start_method()
+            ctx = multiprocessing.get_context(method)
+            if method == "forkserver":
                 ctx.set_forkserver_preload(["viewer.core.decode_pool"])
             _PROCESS_POOL = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
             _PROCESS_POOL_SIZE = workers
@@ -181,8 +204,11 @@ def _choose_parallel(stack: Stack, n_files: int, workers: int, parallel: str) ->
     pixels = stack.slices[0].rows * stack.slices[0].columns / (512 * 512)
     cost_ms = n_files * pixels * (_COST_MS_COMPRESSED if compressed else _COST_MS_NATIVE)
     pool_ready = _PROCESS_POOL is not None and _PROCESS_POOL_SIZE == workers
+    start_ms = 0.0 if pool_ready else (_FORK_START_MS if _start_method() == "fork" else _PROCESS_START_MS)
     saving_ms = cost_ms * (1 - 1 / workers)
-    return "processes" if saving_ms > (0 if pool_ready else _PROCESS_START_MS) else "threads"
+    # Threads gain little (the reader and the codecs hold the GIL) and cost memory: below the
+    # break-even of the processes, decode serially in the calling thread.
+    return "processes" if saving_ms > start_ms else "serial"
 
 
 def _check_stack(stack: Stack) -> None:
@@ -249,9 +275,11 @@ def iter_load(
 
     pool_starter: threading.Thread | None = None
     if mode == "processes" and (_PROCESS_POOL is None or _PROCESS_POOL_SIZE != workers):
-        # Start the workers while the first slice decodes in this thread.
-        pool_starter = threading.Thread(target=warm_up_pool, args=(workers,), daemon=True)
-        pool_starter.start()
+        if _start_method() == "fork":
+            warm_up_pool(workers)  # milliseconds, and must happen before this load starts threads
+        else:  # start the workers while the first slice decodes in this thread
+            pool_starter = threading.Thread(target=warm_up_pool, args=(workers,), daemon=True)
+            pool_starter.start()
     try:
         check_cancel()
         first_k = n // 2
@@ -342,7 +370,7 @@ def _run(
     if mode == "threads":
         executor: Executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ichview-decode")
         futures: dict[Future, int] = {
-            executor.submit(decode_file_into, t, out, transform, rows, cols): len(t.items) for t in tasks
+            executor.submit(_thread_decode, t, out, transform, rows, cols): len(t.items) for t in tasks
         }
     else:
         assert shared is not None

@@ -62,7 +62,7 @@ def iter_load_stack(
     It is decoded in the calling thread and yielded before anything else is decoded. The rest is
     decoded in parallel (see viewer/core/decode_pool.py): worker processes writing straight into
     the shared output array when there is enough work to pay for them (compressed series, large
-    series), threads otherwise; `parallel` forces "processes", "threads" or "serial". The output
+    series), serially otherwise; `parallel` forces "processes", "threads" or "serial". The output
     (int16, canonical orientation, see volume.py) is allocated once.
 
     Raises LoadCancelled at the next slice after `cancel` is set, PixelDecodeError naming the file

@@ -47,3 +47,12 @@ def apply_window(hu: np.ndarray, *, width_hu: float, center_hu: float, invert: b
     scaled = (hu.astype(np.float32) - low) * (255.0 / (high - low))
     out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     return 255 - out if invert else out
+
+
+def header_window_preset(center_hu: float | None, width_hu: float | None) -> WindowPreset | None:
+    """The series' own window (Window Center / Width of its first slice, first value when the header
+    holds several; scan.py parses the zero-padded, multi-valued strings) as a preset keyed "header",
+    or None when the header has none or a width below 1 HU."""
+    if center_hu is None or width_hu is None or not width_hu >= 1.0:
+        return None
+    return WindowPreset("header", "Header", width_hu=float(width_hu), center_hu=float(center_hu))
