@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtGui
 from PySide6.QtTest import QTest
 
 from inference.labels import LABELS
-from viewer.qt.probability_strip import ProbabilityStrip
+from viewer.qt.probability_strip import REDRAW_MS, ProbabilityStrip
 
 N = 30
 THRESHOLD = 0.4
@@ -33,6 +33,7 @@ def strip(qtbot):
     for i in range(N):
         s.update_slice(i, _probs(i))
     s.set_current(5)
+    qtbot.wait(3 * REDRAW_MS)  # streamed updates are drawn together shortly after
     return s
 
 
@@ -54,10 +55,10 @@ def test_one_point_per_slice_streamed(qtbot):
     s.reset(N, THRESHOLD)
     assert s.n_points() == 0
     s.update_slice(3, _probs(3))
-    assert s.n_points() == 1 and len(s.points.data) == 1
+    assert s.n_points() == 1
     for i in range(N):
         s.update_slice(i, _probs(i))
-    assert s.n_points() == N and len(s.points.data) == N
+    assert s.n_points() == N
     s.update_slice(N + 5, _probs(0))  # out of range: ignored
     assert s.n_points() == N
 

@@ -19,6 +19,7 @@ _ABOVE_PEN = pg.mkPen((255, 240, 200), width=1)
 _BELOW_PEN = pg.mkPen((120, 170, 255), width=1.2)
 _THRESHOLD_PEN = pg.mkPen((255, 255, 255), width=1, style=QtCore.Qt.PenStyle.DashLine)
 _CURRENT_PEN = pg.mkPen((0, 230, 160), width=2)
+REDRAW_MS = 40
 
 
 class ProbabilityStrip(QtWidgets.QWidget):
@@ -36,13 +37,18 @@ class ProbabilityStrip(QtWidgets.QWidget):
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.plot_item.showGrid(x=False, y=True, alpha=0.2)
         self.plot_item.setLabel("bottom", "Slice")
+        self.plot_item.setLabel("left", "P(any)")
         self.plot_item.setYRange(-0.04, 1.06, padding=0.0)
         self.plot_item.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
         self.curve = pg.PlotDataItem(pen=_CURVE_PEN, connect="finite")
-        self.points = pg.ScatterPlotItem(pxMode=True)
+        # Two scatter items with one style each: restyling 300 single spots per streamed slice is slow.
+        self.points_above = pg.ScatterPlotItem(pxMode=True, size=9, symbol="o", brush=_ABOVE_BRUSH, pen=_ABOVE_PEN)
+        self.points_below = pg.ScatterPlotItem(
+            pxMode=True, size=6, symbol="o", brush=pg.mkBrush(0, 0, 0, 0), pen=_BELOW_PEN
+        )
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False, pen=_THRESHOLD_PEN)
         self.current_line = pg.InfiniteLine(angle=90, movable=False, pen=_CURRENT_PEN)
-        for item in (self.curve, self.threshold_line, self.points, self.current_line):
+        for item in (self.curve, self.threshold_line, self.points_below, self.points_above, self.current_line):
             self.plot_item.addItem(item)
         self.current_line.setVisible(False)
         self.plot_widget.scene().sigMouseClicked.connect(self._on_scene_clicked)
@@ -55,6 +61,12 @@ class ProbabilityStrip(QtWidgets.QWidget):
         self._label = "any"
         self._current: int | None = None
         self._probs: dict[str, np.ndarray] = {}
+        # Streamed updates are drawn together, at most every REDRAW_MS, not one redraw per slice.
+        self._dirty = False
+        self._redraw_timer = QtCore.QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self.flush)
         self.reset(0, 0.5)
 
     # ---------------------------------------------------------------------------------- public
@@ -80,8 +92,9 @@ class ProbabilityStrip(QtWidgets.QWidget):
         return self._probs[label or self._label].copy()
 
     def n_points(self) -> int:
-        """How many slices have a point on the strip."""
-        return int(np.isfinite(self._probs[self._label]).sum())
+        """How many slices have a point on the strip (as drawn, pending updates included)."""
+        self.flush()
+        return len(self.points_above.data) + len(self.points_below.data)
 
     def reset(self, n_slices: int, threshold: float) -> None:
         """Start a new stack of `n_slices` with the model's operating threshold; no points yet."""
@@ -104,13 +117,21 @@ class ProbabilityStrip(QtWidgets.QWidget):
         for label, value in probabilities.items():
             if label in self._probs:
                 self._probs[label][index] = float(value)
-        self._redraw()
+        self._dirty = True
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def flush(self) -> None:
+        """Draw pending streamed updates now (they are otherwise drawn within REDRAW_MS)."""
+        if self._dirty:
+            self._redraw()
 
     def set_label(self, label: str) -> None:
         """Show 'any' or a subtype."""
         if label not in LABELS:
             raise ValueError(f"unknown label {label!r}: use one of {', '.join(LABELS)}")
         self._label = label
+        self.plot_item.setLabel("left", f"P({label})")
         self._redraw()
 
     def set_current(self, index: int | None) -> None:
@@ -144,21 +165,16 @@ class ProbabilityStrip(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------------------- internals
     def _redraw(self) -> None:
+        self._dirty = False
+        self._redraw_timer.stop()
         values = self._probs.get(self._label, np.zeros(0, np.float32))
         x = np.arange(1, self._n + 1, dtype=np.float64)
         self.curve.setData(x, values.astype(np.float64))
         finite = np.isfinite(values)
         above = finite & (values >= self._threshold)
         below = finite & ~above
-        spots = [
-            {"pos": (x[i], float(values[i])), "size": 9, "symbol": "o", "brush": _ABOVE_BRUSH, "pen": _ABOVE_PEN}
-            for i in np.nonzero(above)[0]
-        ] + [
-            {"pos": (x[i], float(values[i])), "size": 6, "symbol": "o", "brush": pg.mkBrush(0, 0, 0, 0), "pen": _BELOW_PEN}
-            for i in np.nonzero(below)[0]
-        ]
-        self.points.setData(spots)
-        self.plot_item.setLabel("left", f"P({self._label})")
+        self.points_above.setData(x=x[above], y=values[above].astype(np.float64))
+        self.points_below.setData(x=x[below], y=values[below].astype(np.float64))
 
     @QtCore.Slot(object)
     def _on_scene_clicked(self, event: object) -> None:
