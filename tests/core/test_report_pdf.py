@@ -9,7 +9,7 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from report_inputs import analysis_for, head_volume, tilted_warning
 
-from viewer.core import report_pdf
+from viewer.core import report_fonts, report_pdf
 from viewer.core.atomic import ExportError
 from viewer.core.findings import HONEST_USE, NotAnalysed, summarize_stack, summarize_study
 from viewer.core.report_pdf import write_findings_pdf
@@ -84,9 +84,19 @@ def test_negative_report_says_it_does_not_exclude(tmp_path: Path) -> None:
         ("김^민준", ["김 민준"]),
     ],
 )
-def test_non_latin_patient_names_are_real_text(tmp_path: Path, name: str, expect: list[str]) -> None:
-    study, _ = _one_stack_study(name)
-    pages = _pages(write_findings_pdf(tmp_path / "names.pdf", study))
+@pytest.mark.parametrize("cjk_font", ["system", "none"], ids=["embedded-if-found", "cid-only"])
+def test_non_latin_patient_names_are_real_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, expect: list[str], cjk_font: str
+) -> None:
+    if cjk_font == "none":  # a machine without a CJK TrueType font: reportlab's CID fonts only
+        monkeypatch.setenv(report_fonts.CJK_FONT_ENV, "none")
+    report_fonts.embedded_cjk_charset.cache_clear()
+    try:
+        study, _ = _one_stack_study(name)
+        pages = _pages(write_findings_pdf(tmp_path / "names.pdf", study))
+    finally:
+        monkeypatch.undo()
+        report_fonts.embedded_cjk_charset.cache_clear()
     for text, _ in pages:  # the header carries the name on every page
         for part in expect:
             assert part in text

@@ -2,14 +2,17 @@
 
 - Latin, Greek and Cyrillic: DejaVu Sans (a Latin-Greek-Cyrillic subset shipped in resources/fonts,
   Bitstream Vera licence), embedded as a TrueType subset by reportlab.
-- Chinese, Japanese and Korean: reportlab's Adobe CID fonts (HeiseiKakuGo-W5, STSong-Light,
-  MSung-Light, HYGothic-Medium). They are referenced, not embedded: a PDF reader supplies the
+- Chinese, Japanese and Korean: a CJK TrueType font found on the machine ($ICHVIEW_CJK_FONT, or
+  Debian's Droid Sans Fallback) when it has every character of the text, embedded as a subset so
+  any reader shows it; otherwise reportlab's Adobe CID fonts (HeiseiKakuGo-W5, STSong-Light,
+  MSung-Light, HYGothic-Medium), which are referenced, not embedded: the PDF reader supplies the
   glyphs (Acrobat, pdf.js, pdfium, poppler with poppler-data do), and text extraction works.
 - Right-to-left scripts (Arabic, Hebrew) are not shaped: such characters are drawn unjoined.
 """
 from __future__ import annotations
 
 import functools
+import os
 import unicodedata
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -26,6 +29,12 @@ CJK_JAPANESE = "HeiseiKakuGo-W5"
 CJK_CHINESE_SIMPLIFIED = "STSong-Light"
 CJK_CHINESE_TRADITIONAL = "MSung-Light"
 CJK_KOREAN = "HYGothic-Medium"
+CJK_EMBEDDED = "IchviewCJK"
+CJK_FONT_ENV = "ICHVIEW_CJK_FONT"
+CJK_TTF_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallback.ttf"),
+)
 
 FONTS_DIR = Path(__file__).resolve().parents[2] / "resources" / "fonts"
 _CANDIDATES = (
@@ -54,6 +63,28 @@ def register_fonts() -> tuple[str, str]:
     raise FileNotFoundError(
         f"{FONTS_DIR / 'DejaVuSans-LGC.ttf'}: report font missing (reinstall ichview with its resources)"
     )
+
+
+@functools.lru_cache(maxsize=1)
+def embedded_cjk_charset() -> frozenset[int]:
+    """Code points of the CJK TrueType font registered as CJK_EMBEDDED (empty when none was found).
+
+    $ICHVIEW_CJK_FONT names a TrueType file to prefer; "none" turns embedding off (CID fonts only).
+    """
+    env = os.environ.get(CJK_FONT_ENV, "")
+    if env.strip().lower() == "none":
+        return frozenset()
+    candidates = ([Path(env)] if env else []) + list(CJK_TTF_CANDIDATES)
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            font = TTFont(CJK_EMBEDDED, str(path))
+        except Exception:  # noqa: BLE001 - an unusable system font just means the CID fallback
+            continue
+        pdfmetrics.registerFont(font)
+        return frozenset(font.face.charToGlyph)
+    return frozenset()
 
 
 def _is_hangul(ch: str) -> bool:
@@ -90,9 +121,14 @@ def _encodes(text: str, codec: str) -> bool:
     return True
 
 
-def cjk_font_for(text: str) -> str:
-    """The CID font whose character collection best fits the CJK characters of `text`."""
+def cjk_font_for(text: str, *, allow_embedded: bool = True) -> str:
+    """The font for the CJK characters of `text`: the embedded TrueType when it has them all, else
+    the CID font whose character collection fits best."""
     cjk = "".join(ch for ch in text if is_cjk(ch))
+    if allow_embedded:
+        charset = embedded_cjk_charset()
+        if charset and all(ord(ch) in charset for ch in cjk):
+            return CJK_EMBEDDED
     if any(_is_kana(ch) for ch in cjk):
         return CJK_JAPANESE
     if any(_is_hangul(ch) for ch in cjk):
@@ -106,12 +142,12 @@ def cjk_font_for(text: str) -> str:
     return CJK_CHINESE_SIMPLIFIED
 
 
-def markup(text: str) -> str:
+def markup(text: str, *, allow_embedded: bool = True) -> str:
     """Escape `text` for a reportlab Paragraph and wrap CJK runs in a CJK font tag."""
     text = unicodedata.normalize("NFC", text)
     if not any(is_cjk(ch) for ch in text):
         return escape(text)
-    font = cjk_font_for(text)
+    font = cjk_font_for(text, allow_embedded=allow_embedded)
     out: list[str] = []
     run: list[str] = []
     run_cjk = False
