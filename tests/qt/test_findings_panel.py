@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6 import QtGui
-from slice_view_stand_in import make_volume
+from volume_factory import make_volume
 
 from inference.labels import LABELS
 from inference.results import Acceptance, ModelInfo, StackAnalysis

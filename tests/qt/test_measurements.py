@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtTest import QTest
-from slice_view_stand_in import make_volume
+from volume_factory import make_volume
 
 from viewer.qt.slice_view import SliceView
 
