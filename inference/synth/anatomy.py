@@ -526,10 +526,11 @@ class HeadModel:
         tissue[gm_med] = GM
         csf_mask = (sup & (depth < csf_layer)) | sulcus | fissure
         # Sylvian fissures: oblique clefts between frontal and temporal lobes, with the insula.
-        for sx in (-1.0, 1.0):
+        for side, sx in enumerate((-1.0, 1.0)):
             u = sx * x
-            syl_d = (y + 20.0) * 0.87 - (u - 30.0) * 0.5  # signed distance to the fissure plane
-            ins = sup & (u > 24.0) & (u < 70.0) & (z > -30.0) & (z < 12.0 - 0.2 * (u - 30)) & (np.abs(syl_d + 0.3 * (z + 8)) < 1.3 + 2.5 * at)
+            syl_d = (y + 20.0) * 0.87 - (u - 30.0) * 0.5 + 0.3 * (z + 8) + 2.5 * np.sin(u / 5.0 + z / 7.0 + side)
+            width = (0.8 + 2.2 * at) * np.clip(1.6 - (u - 28.0) / 30.0, 0.4, 1.6)
+            ins = sup & (u > 26.0) & (u < 62.0) & (z > -28.0) & (z < 10.0 - 0.25 * (u - 30)) & (np.abs(syl_d) < width)
             csf_mask |= ins
             insula = sup & (u > 31.0) & (u < 36.0) & (z > -20) & (z < 12) & (y > -25) & (y < 15)
             hu[insula] = p.gm_hu

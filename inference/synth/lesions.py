@@ -132,7 +132,7 @@ class Lesion:
         sd = self._surface_distance(pt)
         reach = s.size_mm if s.mode == "" else 0.4 * s.size_mm
         prof = np.clip(1.0 - (sd / reach) ** 2, 0.0, None) ** 0.35
-        thick = s.thickness_mm * prof * (1.0 + self._harm[0] * np.cos(sd / 15.0))
+        thick = s.thickness_mm * (1.0 if s.mode == "" else 0.4) * prof * (1.0 + self._harm[0] * np.cos(sd / 15.0))
         occ = _soft(thick - pt.depth_mm) * _soft(pt.depth_mm + 0.2)
         side = 1.0 if self._c[0] >= 0 else -1.0
         occ = np.where((prof > 0) & (g.x * side > 0.7), occ, 0.0)  # the falx stops it at the midline
@@ -193,7 +193,10 @@ class Lesion:
         g = pt.grid
         r = np.sqrt((g.x - self._c[0]) ** 2 + (g.y - self._c[1]) ** 2 + (g.z - self._c[2]) ** 2)
         w = np.clip(1.2 - r / s.size_mm, 0.0, 1.0)
-        spaces = (pt.tissue == CSF).astype(np.float32)
+        spaces = pt.tissue == CSF
+        if s.mode == "convexity":  # in the sulci, not the thin layer under the inner table
+            spaces &= pt.depth_mm > 2.0
+        spaces = spaces.astype(np.float32)
         return (spaces * w).astype(np.float32)
 
 

@@ -47,7 +47,7 @@ class Grid:
     row_spacing_mm: float = 2.0  # between rows (along anterior -> posterior)
     col_spacing_mm: float = 2.0  # between columns (along right -> left)
     step_mm: float = 5.0
-    z0_mm: float = 5.0  # z of the lowest slice (the skull base is near z = 0)
+    z0_mm: float = 30.0  # LPS z of the lowest slice (head_sampler: skull base near z = 0, vertex ~125)
 
     @property
     def origin_mm(self) -> np.ndarray:
