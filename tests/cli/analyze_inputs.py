@@ -1,5 +1,8 @@
 """Inputs for the `ichview analyze` tests: small synthetic studies on disk and test-only weights.
 
+CT studies come from the project's generator (inference.synth.study); the MR series is the simple
+phantom written with modality MR.
+
 The weights are a small randomly initialised IchNet saved with the real writer (inference.weights);
 its stored operating threshold is chosen by the test, so the verdict plumbing (threshold -> verdict
 -> PDF / JSON / stdout) is checked even before trained weights exist.
@@ -12,38 +15,31 @@ import numpy as np
 
 from inference.synth.dicom_writer import SeriesSpec, write_series
 from inference.synth.phantom import simple_head_hu
+from inference.synth.study import make_study, write_study
 
 
-def head_hu(n_slices: int = 8, size: int = 128, *, pixel_mm: float = 1.8, step_mm: float = 5.0,
-            bleed: bool = False, z0_mm: float = 20.0) -> np.ndarray:
-    """The simple analytic head sampled on an axial grid, with an optional dense (65 HU) blob."""
-    half = size * pixel_mm / 2.0
-    xs = -half + pixel_mm * (np.arange(size) + 0.5)
-    zs = z0_mm + step_mm * np.arange(n_slices)
-    z, y, x = np.meshgrid(zs, xs, xs, indexing="ij")
-    pts = np.stack([x, y, z], axis=-1)
-    hu = simple_head_hu(pts)
-    if bleed:
-        blob = ((x - 35.0) ** 2 + (y - 10.0) ** 2 < 14.0**2) & (np.abs(z - zs[n_slices // 2]) < 6.0)
-        hu[blob & (hu > 0) & (hu < 100)] = 65.0
-    return hu.astype(np.float32)
-
-
-def write_ct_study(folder: Path, *, bleed: bool, patient_name: str = "SYNTH^BLEED", n_slices: int = 8,
-                   size: int = 128, seed: str = "cli") -> list[Path]:
-    pixel_mm = 1.8
-    half = size * pixel_mm / 2.0
+def write_ct_study(folder: Path, *, bleed: bool, patient_name: str, seed: int) -> Path:
+    """A small synthetic head CT (inference.synth: 128 x 128, 8 mm slices over the mid-brain) with an
+    intraparenchymal bleed on a few slices, or none; returns the DICOM folder."""
     spec = SeriesSpec(
         patient_name=patient_name,
         patient_id=f"CLI-{seed}",
         uid_seed=f"ichview-cli-{seed}",
-        series_description="AXIAL 5MM",
-        pixel_spacing_mm=(pixel_mm, pixel_mm),
-        first_position_mm=(-half, -half, 20.0),
-        slice_step_mm=5.0,
+        series_description="AXIAL 8MM",
         specific_character_set="ISO_IR 192",
     )
-    return write_series(head_hu(n_slices, size, pixel_mm=pixel_mm, bleed=bleed), folder, spec)
+    study = make_study(
+        seed,
+        matrix=128,
+        slice_thickness_mm=8.0,
+        lesions=["intraparenchymal"] if bleed else None,
+        lesion_size="medium",
+        z_range_mm=(-30.0, 50.0),
+        series=spec,
+    )
+    if bleed:
+        assert 1 <= int(study.labels[:, 0].sum()) < study.n_slices
+    return write_study(study, folder)
 
 
 def write_mr_series(folder: Path, *, seed: str = "cli") -> list[Path]:
@@ -57,7 +53,10 @@ def write_mr_series(folder: Path, *, seed: str = "cli") -> list[Path]:
         first_position_mm=(-115.2, -115.2, 20.0),
         rescale_intercept=0.0,
     )
-    hu = np.clip(head_hu(4, 128) + 1000.0, 0, 3000)
+    zs = 20.0 + 5.0 * np.arange(4)
+    xs = -115.2 + 1.8 * (np.arange(128) + 0.5)
+    z, y, x = np.meshgrid(zs, xs, xs, indexing="ij")
+    hu = np.clip(simple_head_hu(np.stack([x, y, z], axis=-1)) + 1000.0, 0, 3000)
     return write_series(hu, folder, spec, file_names=lambda i: f"MR{i + 1:04d}.dcm")
 
 

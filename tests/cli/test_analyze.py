@@ -21,9 +21,9 @@ POSITIVE_NAME = "山田^太郎"
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("studies")
-    write_ct_study(root / "bleed", bleed=True, patient_name=POSITIVE_NAME, seed="bleed")
+    write_ct_study(root / "bleed", bleed=True, patient_name=POSITIVE_NAME, seed=3)
     write_mr_series(root / "bleed" / "mr", seed="bleed")
-    write_ct_study(root / "clean", bleed=False, patient_name="CLEAN^CASE", seed="clean")
+    write_ct_study(root / "clean", bleed=False, patient_name="CLEAN^CASE", seed=4)
     write_mr_series(root / "mr_only", seed="mronly")
     junk = root / "junk"
     junk.mkdir()
@@ -64,7 +64,8 @@ def test_bleed_study_writes_pdf_and_json_and_lists_the_mr_series(
     _validate(doc)
     [series] = doc["series"]
     assert series["verdict"]["ich_suspected"] is True and series["verdict"]["threshold"] == 0.0
-    assert len(series["slices"]) == 8 and [s["index"] for s in series["slices"]] == list(range(8))
+    n = series["n_slices"]
+    assert n >= 8 and [s["index"] for s in series["slices"]] == list(range(n))
     positions = [s["position_mm"] for s in series["slices"]]
     assert positions == sorted(positions)  # display order: inferior to superior
     [mr] = [s for s in doc["skipped"] if "series_uid" in s]
@@ -80,7 +81,7 @@ def test_bleed_study_writes_pdf_and_json_and_lists_the_mr_series(
 
     assert "Hemorrhage suspected" in out and "not analysed: Modality MR" in out
     assert "山田" not in out and "山田" not in err  # no patient data on the terminal
-    assert "100%" in err or "8/8 slices" in err  # progress reached the end
+    assert f"{n}/{n} slices" in err  # progress reached the end
 
 
 def test_clean_study_is_negative_in_every_output(studies: dict[str, Path], tmp_path: Path,

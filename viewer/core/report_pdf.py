@@ -371,48 +371,53 @@ def _subtype_table(stack: StackFindings, st: dict[str, ParagraphStyle]) -> Table
     return _table(rows, [0.22 * w, 0.15 * w, 0.1 * w, 0.53 * w], extra=extra)
 
 
-def _not_analysed_table(findings: StudyFindings, st: dict[str, ParagraphStyle], *, limit: int = 25) -> Table:
-    rows: list[list[object]] = [[Paragraph("Series or file", st["cell_bold"]), Paragraph("Reason", st["cell_bold"])]]
-    items = list(findings.not_analysed)
-    for n in items[:limit]:
-        if n.series_uid:
-            what = " \u00b7 ".join(x for x in (n.modality, n.description) if x) or "Series"
-            uid = escape_text(n.stack_id or n.series_uid)
-            first = Paragraph(f"{markup(what)}<br/><font name='{MONO}' size='6.5'>{uid}</font>", st["cell"])
-        else:
-            first = Paragraph(escape_text(n.path), st["small"])
-        rows.append([first, Paragraph(markup(n.reason), st["cell"])])
-    if len(items) > limit:
-        rows.append([Paragraph(f"\u2026 and {len(items) - limit} more (all are listed in the JSON report)", st["muted"]), ""])
+def _not_analysed_table(findings: StudyFindings, st: dict[str, ParagraphStyle], *, limit: int = 20) -> Table:
+    """Stacks one per row; files the scan skipped grouped by reason (every one is in the JSON)."""
+    rows: list[list[object]] = [[Paragraph("Series or files", st["cell_bold"]), Paragraph("Reason", st["cell_bold"])]]
+    stacks = [n for n in findings.not_analysed if n.series_uid]
+    files: dict[str, list[str]] = {}
+    for n in findings.not_analysed:
+        if not n.series_uid:
+            files.setdefault(n.reason, []).append(n.path)
+    for n in stacks[:limit]:
+        what = " \u00b7 ".join(x for x in (n.modality, n.description) if x) or "Series"
+        if n.n_slices:
+            what += f" ({n.n_slices} image{'s' if n.n_slices != 1 else ''})"
+        uid = escape_text(n.stack_id or n.series_uid)
+        rows.append([Paragraph(f"{markup(what)}<br/><font name='{MONO}' size='6.5'>{uid}</font>", st["cell"]),
+                     Paragraph(markup(n.reason), st["cell"])])
+    if len(stacks) > limit:
+        rows.append([Paragraph(f"\u2026 and {len(stacks) - limit} more stacks (listed in the JSON report)", st["muted"]), ""])
+    for reason, paths in files.items():
+        names = ", ".join(Path(p).name for p in paths[:3]) + (", \u2026" if len(paths) > 3 else "")
+        count = f"{len(paths)} file{'s' if len(paths) != 1 else ''}"
+        rows.append([Paragraph(f"{count}: {markup(names)}", st["cell"]), Paragraph(markup(reason), st["cell"])])
     w = CONTENT_W
-    return _table(rows, [0.42 * w, 0.58 * w])
+    return _table(rows, [0.5 * w, 0.5 * w])
 
 
 def _model_table(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> Table:
     m = findings.model
 
-    def row(label: str, value: object) -> list[object]:
-        cell = value if isinstance(value, Flowable) else Paragraph(escape_text(str(value)), st["cell"])
-        return [Paragraph(label, st["label"]), cell]
+    def lab(text: str) -> Paragraph:
+        return Paragraph(text, st["label"])
 
-    rows = []
-    if m is not None:
-        rows += [
-            row("Model", f"{m.name} {m.version}"),
-            row("Weights SHA-256", Paragraph(m.sha256, st["mono"])),
-            row("Operating threshold", f"{m.threshold:.2f} on P(any) (fixed when the model was evaluated)"),
-            row("Trained on", m.trained_on),
-        ]
-    else:
-        rows.append(row("Model", "not loaded"))
-    rows += [
-        row("Device", findings.device or "\u2014"),
-        row("Analysis time", f"{findings.seconds:.1f} s for {sum(s.n_slices for s in findings.stacks)} slices"),
-        row("Report generated", findings.generated_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()),
-        row("ichview version", findings.ichview_version),
+    def val(text: str) -> Paragraph:
+        return Paragraph(escape_text(text), st["cell"])
+
+    generated = findings.generated_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    n_slices = sum(s.n_slices for s in findings.stacks)
+    rows: list[list[object]] = [
+        [lab("Model"), val(f"{m.name} {m.version}" if m else "not loaded"), lab("Device"), val(findings.device or "\u2014")],
+        [lab("Operating threshold"), val(f"{m.threshold:.2f} on P(any)" if m else "\u2014"),
+         lab("Analysis time"), val(f"{findings.seconds:.1f} s for {n_slices} slices")],
+        [lab("Trained on"), val(m.trained_on if m else "\u2014"), lab("Report generated"), val(generated)],
+        [lab("Weights SHA-256"), Paragraph(m.sha256 if m else "\u2014", st["mono"]), lab("ichview version"),
+         val(findings.ichview_version)],
     ]
     w = CONTENT_W
-    return _table(rows, [0.2 * w, 0.8 * w], header=False, extra=[("LINEABOVE", (0, 0), (-1, 0), 0.6, RULE)])
+    return _table(rows, [0.17 * w, 0.43 * w, 0.16 * w, 0.24 * w], header=False,
+                  extra=[("LINEABOVE", (0, 0), (-1, 0), 0.6, RULE)])
 
 
 # ------------------------------------------------------------------------------------------- chart
