@@ -176,3 +176,50 @@ def test_cam_placed_by_model_grid_affine(view):
     wide = xs.max() - xs.min()
     xs2, _, _, _ = _hot_spot(view, 64, 1.0, (60.0, 180.0))  # half the model pixel size: half as wide
     assert wide / (xs2.max() - xs2.min()) == pytest.approx(2.0, rel=0.15)
+
+
+def test_model_grid_affine_from_preprocess_lands_on_the_lesion(qtbot):
+    """End to end with the engine's own grid: a map that is hot where the model input shows a lesion
+    is drawn over that lesion in the image (anisotropic pixels, head off-centre in the field of view).
+    """
+    from PySide6 import QtCore
+
+    from inference.preprocess import PreprocessConfig, make_inputs
+    from viewer.qt.slice_view import SliceView
+
+    rows, cols, row_mm, col_mm = 300, 500, 0.8, 0.4  # 240 x 200 mm field of view
+    y = (np.arange(rows)[:, None] + 0.5) * row_mm
+    x = (np.arange(cols)[None, :] + 0.5) * col_mm
+    hu = np.full((rows, cols), -1024, np.int16)
+    head = ((x - 120.0) / 70.0) ** 2 + ((y - 100.0) / 85.0) ** 2 <= 1.0  # off-centre head
+    hu[head] = 30
+    lesion_xy_mm = (150.0, 70.0)
+    hu[(x - lesion_xy_mm[0]) ** 2 + (y - lesion_xy_mm[1]) ** 2 <= 10.0**2] = 80
+    volume = make_volume(np.repeat(hu[None], 3, axis=0), pixel_spacing_mm=(row_mm, col_mm))
+    config = PreprocessConfig()
+    prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config, indices=[1])
+    brain_target = prepared.x[0, (config.n_slabs // 2) * len(config.windows)]  # target slab, brain window
+    cam = (brain_target > 0.9).astype(np.float32)  # hot exactly where the model sees the lesion
+
+    view = SliceView()
+    qtbot.addWidget(view)
+    view.resize(600, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_volume(volume, index=1)
+    view.set_window(80, 40)
+    overlay = HeatmapOverlay(view)
+    overlay.set_color_bar_visible(False)
+    overlay.set_opacity(1.0)
+    overlay.set_cam(cam, to_image=prepared.to_image[0])
+    rgb = _grab(view)
+    expected = view.graphics.mapFromScene(view.view_box.mapViewToScene(QtCore.QPointF(*lesion_xy_mm)))
+    px_per_mm = 1.0 / view.view_box.viewPixelSize()[0]
+    hot = _chroma(rgb) > 60
+    yy, xx = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]]
+    hot &= np.hypot(xx - expected.x(), yy - expected.y()) < 40 * px_per_mm  # away from the view's letters
+    ys, xs = np.nonzero(hot)
+    assert len(xs) > 50
+    assert abs(xs.mean() - expected.x()) < 2.0 * px_per_mm
+    assert abs(ys.mean() - expected.y()) < 2.0 * px_per_mm
+    assert (xs.max() - xs.min()) / px_per_mm == pytest.approx(20.0, abs=4.0)  # the lesion is 20 mm wide
