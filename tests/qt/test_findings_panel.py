@@ -82,3 +82,20 @@ def test_stack_warnings_and_clear(panel):
     panel.clear("Analysing…")
     assert VERDICT_POSITIVE not in _text(panel) and "Analysing…" in _text(panel)
     assert " ".join(HONEST_USE.split()) in _text(panel)
+
+
+def test_clicking_a_key_slice_link_emits_the_slice(panel, qtbot):
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    stack = _stack("1.9#2", bleed=(7, 8))
+    panel.set_stacks([stack])
+    assert "Key slices: slice 8 (0.92)" in _text(panel)
+    cursor = panel.browser.document().find("Key slices: slice 8")
+    assert not cursor.isNull()
+    cursor.setPosition(cursor.position() - 2)  # inside the link text
+    panel.browser.setTextCursor(cursor)
+    rect = panel.browser.cursorRect(cursor)
+    with qtbot.waitSignal(panel.slice_activated) as blocker:
+        QTest.mouseClick(panel.browser.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+    assert blocker.args == ["1.9#2", 7]

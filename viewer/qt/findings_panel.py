@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from urllib.parse import quote, unquote
 
 from PySide6 import QtCore, QtWidgets
 
@@ -51,6 +52,26 @@ def _stack_title(s: StackFindings | NotAnalysed) -> str:
     return f"{number}{description}"
 
 
+SLICE_LINK_SCHEME = "ichview-slice"
+
+
+def slice_link(stack_id: str, index: int, text: str) -> str:
+    """An HTML link that makes the panel emit slice_activated(stack_id, index)."""
+    return f'<a href="{SLICE_LINK_SCHEME}:{index}:{quote(stack_id, safe="")}">{escape(text)}</a>'
+
+
+def parse_slice_link(url: str) -> tuple[str, int] | None:
+    """(stack_id, index) of a link made by `slice_link`, else None."""
+    prefix = SLICE_LINK_SCHEME + ":"
+    if not url.startswith(prefix):
+        return None
+    index, _, stack = url[len(prefix) :].partition(":")
+    try:
+        return unquote(stack), int(index)
+    except ValueError:
+        return None
+
+
 def _seconds(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -65,9 +86,16 @@ def stack_html(s: StackFindings, *, dark: bool = False) -> str:
     parts.append(f"<p>{_verdict_html(s.ich_suspected, st)}</p>")
     if s.max_any is not None and s.max_any_slice is not None:
         parts.append(
-            f"<p>Maximum probability (any hemorrhage): <b>{s.max_any:.2f}</b> at slice {s.max_any_slice}"
+            f"<p>Maximum probability (any hemorrhage): <b>{s.max_any:.2f}</b> at "
+            f"{slice_link(s.stack_id, s.max_any_index, f'slice {s.max_any_slice}')}"
             f" &nbsp;·&nbsp; operating threshold {s.threshold:.2f}</p>"
         )
+    if s.key_slices:
+        links = ", ".join(
+            slice_link(s.stack_id, k.index, f"slice {k.slice_number}") + f" ({k.probability_any:.2f})"
+            for k in s.key_slices
+        )
+        parts.append(f"<p>Key slices: {links}</p>")
     rows = []
     findings = ([s.any_finding] if s.any_finding is not None else []) + list(s.subtypes)
     for f in findings:
@@ -103,7 +131,8 @@ def study_html(study: StudyFindings, *, dark: bool = False) -> str:
         if best.max_any is not None:
             parts.append(
                 f"<p>Maximum probability (any hemorrhage): <b>{best.max_any:.2f}</b> in "
-                f"{escape(_stack_title(best))}, slice {best.max_any_slice}</p>"
+                f"{escape(_stack_title(best))}, "
+                f"{slice_link(best.stack_id, best.max_any_index, f'slice {best.max_any_slice}')}</p>"
             )
         parts.append(f"<p>Stacks analysed: {len(study.stacks)}</p>")
     if study.model is not None:
@@ -128,7 +157,12 @@ def study_html(study: StudyFindings, *, dark: bool = False) -> str:
 
 
 class FindingsPanel(QtWidgets.QWidget):
-    """Read-only findings: study summary first, then each stack, then what was not analysed."""
+    """Read-only findings: study summary first, then each stack, then what was not analysed.
+
+    Slice numbers of maxima and key slices are links: a click emits slice_activated(stack_id, index).
+    """
+
+    slice_activated = QtCore.Signal(str, int)  # stack_id, 0-based index
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,6 +170,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.status_label.setWordWrap(True)
         self.browser = QtWidgets.QTextBrowser(self)
         self.browser.setOpenLinks(False)
+        self.browser.anchorClicked.connect(self._on_anchor)
         self.browser.setAccessibleName("AI findings")
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -174,6 +209,12 @@ class FindingsPanel(QtWidgets.QWidget):
     def plain_text(self) -> str:
         """Everything shown, as plain text."""
         return self.status_label.text() + "\n" + self.browser.toPlainText()
+
+    @QtCore.Slot(QtCore.QUrl)
+    def _on_anchor(self, url: QtCore.QUrl) -> None:
+        target = parse_slice_link(url.toString())
+        if target is not None:
+            self.slice_activated.emit(*target)
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
         return QtCore.QSize(360, 480)
