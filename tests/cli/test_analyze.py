@@ -150,3 +150,22 @@ def test_missing_weights_file_exits_1_naming_it(studies: dict[str, Path], tmp_pa
     code = analyze.main([str(studies["clean"]), "--json", str(tmp_path / "r.json"), "--weights", str(missing)])
     assert code == 1 and str(missing) in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_headless_without_qt(studies: dict[str, Path], tmp_path: Path) -> None:
+    """No display variables at all, and Qt never imported: the command works on a server."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    code = (
+        "import sys\n"
+        "from viewer.cli.analyze import main\n"
+        f"rc = main([{str(studies['clean'])!r}, '--pdf', {str(tmp_path / 'h.pdf')!r}, '--weights', "
+        f"{str(studies['never'])!r}, '--device', 'cpu', '--threads', '1'])\n"
+        "print('qt-loaded' if any(m.split('.')[0] in ('PySide6', 'pyqtgraph') for m in sys.modules) else 'qt-free')\n"
+        "sys.exit(rc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "qt-free" in run.stdout
+    assert (tmp_path / "h.pdf").read_bytes().startswith(b"%PDF")
