@@ -9,7 +9,6 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from PySide6 import QtCore
 from PySide6.QtTest import QTest
 
 from viewer.qt.tag_browser import TagBrowser

@@ -7,7 +7,7 @@ The arithmetic lives in viewer.core.measure.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -46,7 +46,6 @@ class Measurement:
     length_mm: float | None = None  # rulers
     stats: RoiStats | None = None  # ellipses
     text: str = ""
-    extra: dict = field(default_factory=dict)
 
     def endpoints_mm(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """A ruler's two end points in mm (x along columns, y along rows)."""
