@@ -41,6 +41,10 @@ class SliceResult:
     cam: np.ndarray | None = None
     # Extra CAMs per subtype label when asked for.
     subtype_cams: dict[str, np.ndarray] = field(default_factory=dict)
+    # (2, 3) affine mapping CAM grid (col, row, 1) to image pixel (col, row) in the canonical
+    # orientation: the model grid is centred on the head, not on the image, so a CAM must be placed
+    # with it (None when no CAM).
+    to_image: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +59,7 @@ class StackAnalysis:
     seconds: float = 0.0
     probabilities: np.ndarray = field(default_factory=lambda: np.zeros((0, len(LABELS)), np.float32))
     cams: np.ndarray | None = None  # (n_slices, h, w) float16, model resolution
+    cam_affines: np.ndarray | None = None  # (n_slices, 2, 3): CAM grid -> image pixel, see SliceResult
 
     @property
     def n_slices(self) -> int:
