@@ -1,0 +1,196 @@
+"""Scroll speed of the real main window against a bare pyqtgraph ImageItem, in the same run.
+
+Opens a 300-slice 512x512 synthetic series (written with inference.synth) in the main window,
+offscreen, through the same path as File > Open; steps through every slice timing each change until
+the frame is rendered (synchronous repaint: windowing, overlays and corner text included); does the
+same with a bare ImageItem (setImage with levels + repaint). Prints median / p95 per slice and the
+ratio, and the memory held (RSS above the baseline before opening) against the volume's size.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/scroll.py [--slices 300] [--size 512]
+
+Goals (issue 3): median < 8 ms, <= 2x bare, p95 < 16 ms, memory <= volume + 25 %.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def write_series(folder: Path, n_slices: int, size: int) -> None:
+    """A head-like synthetic series: a skull ring, brain, noise; different on every slice."""
+    from inference.synth.dicom_writer import SeriesSpec, write_series as write
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    r = np.hypot((yy - size / 2) / (size * 0.42), (xx - size / 2) / (size * 0.36))
+    base = np.where(r < 0.92, 35.0, np.where(r < 1.0, 1200.0, -1000.0)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    chunk = 50
+    for start in range(0, n_slices, chunk):
+        n = min(chunk, n_slices - start)
+        hu = base[None] + rng.normal(0, 6, (n, size, size)).astype(np.float32)
+        hu[:, :, : size // 8] += np.arange(start, start + n, dtype=np.float32)[:, None, None]
+        spec = SeriesSpec(
+            uid_seed="bench-scroll",
+            pixel_spacing_mm=(0.45, 0.45),
+            first_position_mm=(-115.0, -115.0, start * 1.0),
+            slice_step_mm=1.0,
+            slice_thickness_mm=1.0,
+        )
+        names = [f"IM{start + i:04d}.dcm" for i in range(n)]
+        write(np.rint(hu).astype(np.int16), folder, spec, file_names=names,
+              instance_numbers=list(range(start + 1, start + n + 1)),
+              sop_instance_uids=[f"1.2.826.0.1.3680043.10.1146.77.{start + i + 1}" for i in range(n)])
+
+
+def stats_ms(samples: list[float]) -> tuple[float, float]:
+    a = np.asarray(samples) * 1000.0
+    return float(np.median(a)), float(np.percentile(a, 95))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--passes", type=int, default=2, help="passes through the series (the first warms up)")
+    args = parser.parse_args(argv)
+
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    import pyqtgraph as pg
+
+    from viewer.qt.app import configure_pyqtgraph
+    from viewer.qt.main_window import MainWindow
+    from viewer.settings import Settings
+
+    configure_pyqtgraph()
+    with tempfile.TemporaryDirectory(prefix="ichview-bench-") as tmp:
+        settings_dir = Path(tmp) / "settings"
+        QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, str(settings_dir))
+        os.environ["ICHVIEW_STATE_DIR"] = str(Path(tmp) / "state")
+        folder = Path(tmp) / "series"
+        t0 = time.perf_counter()
+        write_series(folder, args.slices, args.size)
+        print(f"wrote {args.slices} slices of {args.size}x{args.size} in {time.perf_counter() - t0:.1f} s")
+
+        window = MainWindow(Settings(remember_recent=False))
+        window.resize(1400, 900)
+        window.show()
+        for _ in range(5):
+            app.processEvents()
+        baseline = rss_bytes()
+        t0 = time.perf_counter()
+        window.open_paths([folder])
+        while window.current_volume is None or window.is_loading():
+            app.processEvents()
+            time.sleep(0.002)
+            if window.last_error_text:
+                print("error:", window.last_error_text)
+                return 1
+        load_s = time.perf_counter() - t0
+        volume = window.current_volume
+        for _ in range(5):
+            app.processEvents()
+        view = window.slice_view
+        n = volume.n_slices
+
+        def time_window() -> list[float]:
+            times = []
+            for i in range(n):
+                t = time.perf_counter()
+                view.set_index(i)
+                view.render_now()
+                times.append(time.perf_counter() - t)
+            return times
+
+        def measure(fn) -> list[float]:  # noqa: ANN001
+            for _ in range(args.passes - 1):
+                fn()
+            return fn()
+
+        # The bare reference: one ImageItem in a ViewBox of the same size, same data and levels.
+        gv = pg.GraphicsView(background="k")
+        vb = pg.ViewBox(lockAspect=True, invertY=True)
+        gv.setCentralItem(vb)
+        item = pg.ImageItem(axisOrder="row-major")
+        vb.addItem(item)
+        gv.resize(view.graphics.size())
+        gv.show()
+        item.setImage(volume.hu[0], levels=(0, 80), autoLevels=False)
+        vb.autoRange(padding=0)
+        for _ in range(5):
+            app.processEvents()
+
+        def time_bare() -> list[float]:
+            times = []
+            for i in range(n):
+                t = time.perf_counter()
+                item.setImage(volume.hu[i], levels=(0, 80), autoLevels=False)
+                gv.viewport().repaint()
+                times.append(time.perf_counter() - t)
+            return times
+
+        smooth_hint = QtGui.QPainter.RenderHint.SmoothPixmapTransform
+        results: dict[str, tuple[float, float]] = {}
+        for smooth in (True, False):
+            view.graphics.setRenderHint(smooth_hint, smooth)
+            gv.setRenderHint(smooth_hint, smooth)
+            tag = "smooth" if smooth else "nearest"
+            view.image_item.fast = False  # pyqtgraph's own levels path (int16 -> its ARGB32 QImage)
+            view.image_item.updateImage()
+            results[f"window, pyqtgraph levels path, {tag}"] = stats_ms(measure(time_window))
+            view.image_item.fast = True  # the RGB32 window table (WindowedImageItem.render): the default
+            view.image_item.updateImage()
+            results[f"window, RGB32 table path, {tag}"] = stats_ms(measure(time_window))
+            results[f"bare ImageItem, {tag}"] = stats_ms(measure(time_bare))
+        view.graphics.setRenderHint(smooth_hint, True)
+        held = rss_bytes() - baseline
+
+        vol_bytes = volume.hu.nbytes
+        print(f"load (open to volume shown): {load_s:.2f} s")
+        print(f"view size: {view.graphics.width()}x{view.graphics.height()} px, {n} slices, per slice change + repaint:")
+        for name, (med, p95) in results.items():
+            print(f"  {name:<42} median {med:6.2f} ms  p95 {p95:6.2f} ms")
+        w_med, w_p95 = results["window, RGB32 table path, smooth"]
+        b_med, b_p95 = results["bare ImageItem, smooth"]
+        print(f"ratio window / bare (both smooth, the viewer's default): median {w_med / b_med:.2f}x  p95 {w_p95 / b_p95:.2f}x")
+        nw_med, _ = results["window, RGB32 table path, nearest"]
+        nb_med, _ = results["bare ImageItem, nearest"]
+        print(f"ratio window / bare (both nearest): median {nw_med / nb_med:.2f}x")
+        print(
+            f"memory held after open + scroll: {held / 2**20:.1f} MiB for a {vol_bytes / 2**20:.1f} MiB volume "
+            f"({held / vol_bytes:.2f}x the volume)"
+        )
+        goals = [
+            ("median < 8 ms", w_med < 8.0),
+            ("<= 2x bare", w_med <= 2.0 * b_med),
+            ("p95 < 16 ms", w_p95 < 16.0),
+            ("memory <= volume + 25 %", held <= 1.25 * vol_bytes),
+        ]
+        print("goals: " + ", ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in goals))
+        window.shutdown_jobs()
+        window.close()
+        gv.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
