@@ -28,7 +28,14 @@ from typing import TextIO
 import numpy as np
 
 from viewer.core.errors import IchviewError
-from viewer.core.findings import NotAnalysed, StackFindings, StudyFindings, summarize_stack, summarize_study
+from viewer.core.findings import (
+    NotAnalysed,
+    StackFindings,
+    StudyFindings,
+    attach_cam_affines,
+    summarize_stack,
+    summarize_study,
+)
 from viewer.core.series import Stack, StudyTree
 
 EXIT_OK = 0
@@ -238,7 +245,24 @@ def _analyse_stack(engine: object, stack: Stack, progress: TerminalProgress, *, 
         probabilities=probs,
         cams=maps,
     )
-    return summarize_stack(volume, analysis)
+    findings = summarize_stack(volume, analysis)
+    if maps is not None and findings.key_slices:
+        findings = attach_cam_affines(findings, _key_cam_affines(engine, volume, findings, maps.shape[1:]))
+    return findings
+
+
+def _key_cam_affines(engine: object, volume: object, findings: StackFindings, cam_shape: tuple[int, int]) -> dict:
+    """Where each key slice's CAM lies on the image: the engine's head-centred model grid, composed
+    with the CAM cells (re-derived by the same pre-processing for the few key slices only)."""
+    from inference.preprocess import make_inputs
+    from viewer.core.report_images import cam_cell_affine
+
+    config = engine.config  # type: ignore[attr-defined]
+    indices = [k.index for k in findings.key_slices]
+    prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config, indices=indices)  # type: ignore[attr-defined]
+    return {
+        k: cam_cell_affine(prepared.to_image[j], config.image_size, cam_shape) for j, k in enumerate(prepared.indices)
+    }
 
 
 def analyze_tree(

@@ -11,8 +11,8 @@ This is a research and triage aid, never a diagnosis: every surface that shows f
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -113,6 +113,9 @@ class KeySlice:
     probability_any: float
     hu: np.ndarray | None = None  # (rows, cols) HU, canonical orientation (a copy)
     cam: np.ndarray | None = None  # Grad-CAM of `any` at model resolution, [0, 1]; None if not computed
+    # (2, 3) affine: source image [row, col] = cam_to_image @ [y, x, 1] for CAM cell centre (y, x).
+    # None: unknown, and the CAM is stretched over the whole image (see `attach_cam_affines`).
+    cam_to_image: np.ndarray | None = None
 
     @property
     def slice_number(self) -> int:
@@ -356,6 +359,21 @@ def summarize_stack(
         probabilities=probs,
         **common,
     )
+
+
+def attach_cam_affines(findings: StackFindings, affines: Mapping[int, np.ndarray]) -> StackFindings:
+    """A copy whose key slices carry where their CAM lies on the image (slice index -> (2, 3) affine).
+
+    The engine's CAMs live on a head-centred model grid, not on the image's field of view; the
+    affine (see viewer.core.report_images.cam_cell_affine) places them exactly.
+    """
+    keys = tuple(
+        replace(k, cam_to_image=np.asarray(affines[k.index], dtype=np.float64).reshape(2, 3))
+        if k.index in affines
+        else k
+        for k in findings.key_slices
+    )
+    return replace(findings, key_slices=keys)
 
 
 def not_analysed_from_stack(findings: StackFindings) -> NotAnalysed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from inference.preprocess import cam_to_image
 from viewer.core.windowing import PRESETS_BY_KEY, apply_window
 
 BRAIN = PRESETS_BY_KEY["brain"]  # W80 / C40
@@ -51,10 +52,25 @@ def resize_cam(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def cam_cell_affine(model_to_image: np.ndarray, model_size: int, cam_shape: tuple[int, int]) -> np.ndarray:
+    """Compose the model grid's affine (`PreparedInputs.to_image`, model pixel -> source pixel) with
+    the CAM's own grid (each CAM cell covers model_size / cam_size model pixels): (2, 3) affine from
+    CAM cell centre (y, x) to source [row, col]."""
+    a = np.asarray(model_to_image, dtype=np.float64).reshape(2, 3)
+    fy, fx = model_size / cam_shape[0], model_size / cam_shape[1]
+    return np.array(
+        [
+            [a[0, 0] * fy, 0.0, a[0, 0] * (fy - 1) / 2.0 + a[0, 2]],
+            [0.0, a[1, 1] * fx, a[1, 1] * (fx - 1) / 2.0 + a[1, 2]],
+        ]
+    )
+
+
 def heatmap_overlay_image(
     hu: np.ndarray,
     cam: np.ndarray,
     *,
+    to_image: np.ndarray | None = None,
     width_hu: float = BRAIN.width_hu,
     center_hu: float = BRAIN.center_hu,
     floor: float = 0.1,
@@ -63,10 +79,15 @@ def heatmap_overlay_image(
     """An RGB image: the windowed slice with the CAM in inferno blended over it.
 
     Opacity rises linearly from 0 at `floor` to `max_alpha` at 1.0, so weak activations stay faint
-    and the anatomy is never hidden.
+    and the anatomy is never hidden. With `to_image` (CAM cell -> source pixel, see
+    `cam_cell_affine`) the CAM is placed where the model looked; without it, it is stretched over
+    the whole image.
     """
     grey = apply_window(np.asarray(hu), width_hu=width_hu, center_hu=center_hu).astype(np.float32)
-    heat = resize_cam(cam, grey.shape)
+    if to_image is not None:
+        heat = np.clip(cam_to_image(np.asarray(cam, np.float32), to_image, grey.shape), 0.0, 1.0)
+    else:
+        heat = resize_cam(cam, grey.shape)
     colour = INFERNO[np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)].astype(np.float32)
     alpha = np.clip((heat - floor) / max(1e-6, 1.0 - floor), 0.0, 1.0) * max_alpha
     rgb = grey[..., None] * (1.0 - alpha[..., None]) + colour * alpha[..., None]

@@ -537,7 +537,8 @@ def _key_image_row(stack: StackFindings, number: int, key: KeySlice, st: dict[st
         w, h = _fit(stack, key.hu.shape, box)
         cells.append(Image(_png(brain_window_image(key.hu)), width=w, height=h))
         if key.cam is not None:
-            cells.append(Image(_png(heatmap_overlay_image(key.hu, key.cam)), width=w, height=h))
+            overlay = heatmap_overlay_image(key.hu, key.cam, to_image=key.cam_to_image)
+            cells.append(Image(_png(overlay), width=w, height=h))
             cells.append(_colour_bar(h, st))
         else:
             cells.append(Paragraph("Heat map not computed for this analysis.", st["muted"]))
@@ -553,7 +554,9 @@ def _key_image_row(stack: StackFindings, number: int, key: KeySlice, st: dict[st
         Paragraph(_subtypes_at(stack, key.index), st["small"]),
         Spacer(1, 3),
         Paragraph(f"Window W{BRAIN.width_hu:.0f} / L{BRAIN.center_hu:.0f} (brain)", st["small"]),
-        Paragraph("Heat map: Grad-CAM of P(any), scaled by the probability; inferno colour map, transparent below 0.1.", st["muted"]),
+        Paragraph("Heat map: Grad-CAM of P(any), scaled by the probability; inferno colour map, transparent below 0.1"
+                  + ("." if key.cam_to_image is not None or key.cam is None else "; position approximate (stretched over the image)."),
+                  st["muted"]),
         Spacer(1, 3),
         Paragraph("SOPInstanceUID", st["label"]),
         Paragraph(escape_text(key.sop_instance_uid), st["mono"]),
