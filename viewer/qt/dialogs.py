@@ -29,7 +29,7 @@ def shortcuts_html(actions: Sequence[QtGui.QAction], mouse: MouseMapping) -> str
         if keys:
             rows.append(f"<tr><td><b>{' or '.join(keys)}</b></td><td>{action.text().replace('&', '')}</td></tr>")
     mapping = "".join(
-        f"<tr><td><b>{button} button drag</b></td><td>{MOUSE_ACTION_NAMES[getattr(mouse, button)]}</td></tr>"
+        f"<tr><td><b>{button.capitalize()} button drag</b></td><td>{MOUSE_ACTION_NAMES[getattr(mouse, button)]}</td></tr>"
         for button in ("left", "middle", "right")
     )
     mouse_rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in MOUSE_HELP)
