@@ -319,6 +319,10 @@ def _summary(study: StudyFindings, out: TextIO) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `ichview analyze`; returns the exit code (see the module docstring)."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    for stream in (sys.stdout, sys.stderr):  # an ASCII-only terminal must not crash on an em dash
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     problem = _check_outputs(args)
     if problem:
         print(f"ichview analyze: {problem}", file=sys.stderr)
@@ -327,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from viewer.core.loading import open_paths
 
         if not args.quiet:
-            print("Reading headers\u2026", file=sys.stderr, flush=True)
+            print("Reading headers...", file=sys.stderr, flush=True)
         tree = open_paths(args.paths)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
