@@ -169,3 +169,35 @@ def test_truncated_native_pixel_data(tmp_path: Path) -> None:
     ds.save_as(path)
     with pytest.raises(PixelDecodeError, match="truncated"):
         decode_hu(path)
+
+
+@pytest.mark.parametrize("decoder", ["gdcm", "libjpeg"])
+def test_jpeg_lossless_decoders_agree_on_signed_ct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decoder: str) -> None:
+    """Signed 16-bit CT (GE style, -2000 outside the FOV) as JPEG Lossless SV1, through both decoders."""
+    import SimpleITK as sitk
+
+    from viewer.core import pixels
+
+    rng = np.random.default_rng(1)
+    hu = rng.integers(-1100, 2500, size=(64, 48)).astype(np.int16)
+    hu[:5] = -2000
+    writer = sitk.ImageFileWriter()
+    writer.SetImageIO("GDCMImageIO")
+    writer.SetUseCompression(True)
+    writer.SetCompressor("JPEG")
+    encoded_path = tmp_path / "gdcm.dcm"
+    writer.SetFileName(str(encoded_path))
+    writer.Execute(sitk.GetImageFromArray(hu[None]))
+    encoded = pydicom.dcmread(encoded_path)
+    assert encoded.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.70"
+    path = _write(tmp_path, "signed_jpeg.dcm", hu, RescaleIntercept="0")
+    ds = pydicom.dcmread(path)
+    ds.PixelData = encoded.PixelData
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = encoded.file_meta.TransferSyntaxUID
+    ds.save_as(path, enforce_file_format=True)
+    if decoder == "libjpeg":
+        monkeypatch.setattr(pixels, "_gdcm_module", lambda: None)
+    else:
+        assert pixels._gdcm_module() is not None, "python-gdcm is a dependency (pyproject.toml)"
+    np.testing.assert_array_equal(decode_hu(path), np.maximum(hu, AIR_HU))
