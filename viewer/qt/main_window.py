@@ -26,9 +26,10 @@ from viewer.core.errors import IchviewError
 from viewer.core.loading import FirstSlice, LoadProgress, iter_load_stack, open_paths
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
+from viewer.core.warnings import StackWarning
 from viewer.core.windowing import PRESETS
 from viewer.qt import dialogs
-from viewer.qt.series_browser import SeriesBrowser
+from viewer.qt.series_browser import WARNING_WORDS, SeriesBrowser
 from viewer.qt.settings_store import load_settings, save_settings, settings_file_path
 from viewer.qt.slice_view import DEFAULT_WINDOW, SliceView
 from viewer.qt.workers import Job, JobSlot
@@ -106,7 +107,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.skipped_button.setVisible(False)
         self.skipped_button.clicked.connect(self.show_skipped)
         self.warning_label = QtWidgets.QLabel("", self)
-        self.warning_label.setStyleSheet("QLabel { color: #e0a000; font-weight: bold; }")
+        self.warning_label.setStyleSheet("QLabel { color: #b07000; font-weight: bold; }")
+        self.warning_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.warning_label.linkActivated.connect(lambda _link: self.show_warnings())
+        self._warning_messages: list[str] = []
         self.cursor_label = QtWidgets.QLabel("", self)
         self.cursor_label.setMinimumWidth(180)
         sb = self.statusBar()
@@ -128,6 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slice_view.inverted_changed.connect(self.invert_action.setChecked)
         self.apply_settings(self.settings)
         self.resize(1400, 900)
+        self.resizeDocks([self.series_dock], [360], QtCore.Qt.Orientation.Horizontal)
         self.slice_view.setFocus()
 
     # ================================================================== public: opening studies
@@ -455,6 +460,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._set_idle("No image series found")
             self.warning_label.setText("No image series found in what was opened" + (
                 f": {n_skipped} file(s) skipped — see the list" if n_skipped else ""))
+            self._warning_messages = []
             if n_skipped:
                 self.show_skipped()
             return
@@ -510,19 +516,40 @@ class MainWindow(QtWidgets.QMainWindow):
             self._set_idle(None)
 
     def _show_warnings(self, stack: Stack) -> None:
-        self._set_warning_text([w.message for w in stack.warnings])
+        self._set_warnings(stack.warnings)
 
     def _show_volume_warnings(self, volume: Volume) -> None:
-        self._set_warning_text([w.message for w in volume.warnings])
+        self._set_warnings(volume.warnings)
 
-    def _set_warning_text(self, messages: list[str]) -> None:
-        unique = list(dict.fromkeys(messages))
+    def _set_warnings(self, warnings: Sequence[StackWarning]) -> None:
+        """Short words in the status bar (a link opens the full messages; so does the menu entry)."""
+        unique = list(dict.fromkeys(warnings))
+        self._warning_messages = [w.message for w in unique]
+        words = list(dict.fromkeys(WARNING_WORDS.get(w.code, w.code.replace("_", " ")) for w in unique))
         if unique:
-            self.warning_label.setText("⚠ " + "; ".join(unique))
-            self.warning_label.setToolTip("\n".join(f"• {m}" for m in unique))
+            self.warning_label.setText(
+                f"⚠ Series warnings: {', '.join(words)} — <a href=\"details\">details…</a>"
+            )
+            self.warning_label.setToolTip("\n".join(f"• {m}" for m in self._warning_messages))
         else:
             self.warning_label.setText("")
             self.warning_label.setToolTip("")
+        self.warnings_action.setEnabled(bool(unique))
+
+    def show_warnings(self) -> None:
+        """The current series' warnings in full."""
+        if not self._warning_messages:
+            self.statusBar().showMessage("This series has no warnings", 4000)
+            return
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Information,
+            "Series warnings",
+            "\n\n".join(self._warning_messages),
+            parent=self,
+        )
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
 
     def _set_busy(self, message: str, total: int | None) -> None:
         self.statusBar().showMessage(message)
@@ -622,6 +649,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_folder_action = self._act("Open &folder…", self.open_folder_dialog, ["Ctrl+O"], icon=SP.SP_DirOpenIcon)
         self.open_files_action = self._act("Open f&iles…", self.open_files_dialog, ["Ctrl+Shift+O"], icon=SP.SP_FileIcon)
         self.skipped_action = self._act("Show &skipped files…", self.show_skipped)
+        self.warnings_action = self._act("Show series &warnings…", self.show_warnings)
         self.prefs_action = self._act("&Preferences…", self.show_preferences, [QtGui.QKeySequence.StandardKey.Preferences, "Ctrl+,"])
         self.quit_action = self._act("&Quit", self.close, ["Ctrl+Q"])
         self.next_action = self._act("Next slice", lambda: sv.step(1), [K.Key_Down], view_only=True)
@@ -694,6 +722,7 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu.addActions([self.open_folder_action, self.open_files_action])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addAction(self.skipped_action)
+        file_menu.addAction(self.warnings_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = bar.addMenu("&Edit")
