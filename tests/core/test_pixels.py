@@ -201,3 +201,25 @@ def test_jpeg_lossless_decoders_agree_on_signed_ct(tmp_path: Path, monkeypatch: 
     else:
         assert pixels._gdcm_module() is not None, "python-gdcm is a dependency (pyproject.toml)"
     np.testing.assert_array_equal(decode_hu(path), np.maximum(hu, AIR_HU))
+
+
+def test_native_fast_path_reads_only_what_it_verified(tmp_path: Path) -> None:
+    """The loader's shortcut (pixels read from the file's end, layout from the scanned header) gives
+    the full reader's values, and declines a file whose Pixel Data is not the last element."""
+    from viewer.core.pixels import native_tail_from_meta, read_native_tail, stored_to_hu
+    from viewer.core.scan import scan_paths
+
+    stored = np.arange(-600, 600, dtype=np.int16).reshape(30, 40)
+    path = _write(tmp_path, "fast.dcm", stored, PixelPaddingValue=-600, RescaleIntercept="-24")
+    (header,) = scan_paths([path]).slices
+    tail, params = native_tail_from_meta(
+        header.meta, transfer_syntax_uid=header.transfer_syntax_uid, photometric=header.photometric,
+        rows=header.rows, cols=header.columns, frame=header.frame,
+    )
+    raw = read_native_tail(path, tail)
+    assert raw is not None
+    np.testing.assert_array_equal(stored_to_hu(raw, params), decode_hu(path))
+    ds = pydicom.dcmread(path)
+    ds.DataSetTrailingPadding = b"\0" * 8  # (FFFC,FFFC) after the pixels
+    ds.save_as(path)
+    assert read_native_tail(path, tail) is None

@@ -18,7 +18,7 @@ the rescale is not integral; never float64):
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +278,91 @@ def _gdcm_decode(gdcm, fragment: bytes, ds: Dataset, rows: int, cols: int) -> np
     if len(buffer) != rows * cols * 2:
         raise ValueError(f"GDCM decoded {len(buffer)} bytes, expected {rows * cols * 2}")
     return np.frombuffer(buffer, dtype="<u2").reshape(rows, cols)
+
+
+# ---------------------------------------------------------------- native fast path
+_EXPLICIT_LE = "1.2.840.10008.1.2.1"
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_PIXEL_DATA_TAG_LE = b"\xe0\x7f\x10\x00"
+
+
+@dataclass(frozen=True)
+class NativeTail:
+    """A single-frame little-endian file whose Pixel Data is expected as the file's last element.
+
+    `read_native_tail` checks the element header (tag, VR, length) right before the pixels, so a
+    file laid out otherwise is never misread: it falls back to the full reader.
+    """
+
+    implicit: bool
+    rows: int
+    cols: int
+    dtype: str  # numpy dtype of one stored sample: "<u2", "<i2", "u1", "i1"
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * self.cols * np.dtype(self.dtype).itemsize
+
+
+def native_tail_from_meta(
+    meta: Mapping[str, str], *, transfer_syntax_uid: str, photometric: str, rows: int, cols: int, frame: int | None
+) -> tuple[NativeTail, HuParams] | None:
+    """The fast-path layout and HU parameters of a slice from its scanned header (scan.py's `meta`),
+    or None when the slice needs the full reader (compressed, multi-frame, colour, odd bits, or a
+    header value that does not parse)."""
+    if frame is not None or transfer_syntax_uid not in (_EXPLICIT_LE, _IMPLICIT_LE):
+        return None
+    try:
+        ba = int(meta.get("BitsAllocated", ""))
+        bs = int(meta.get("BitsStored", "") or ba)
+        signed = int(meta.get("PixelRepresentation", "0") or 0) == 1
+        if int(meta.get("SamplesPerPixel", "1") or 1) != 1 or int(meta.get("NumberOfFrames", "1") or 1) != 1:
+            return None
+        slope = float(str(meta.get("RescaleSlope", "") or "1").split("\\")[0])
+        intercept = float(str(meta.get("RescaleIntercept", "") or "0").split("\\")[0])
+        padding = meta.get("PixelPaddingValue")
+        limit = meta.get("PixelPaddingRangeLimit")
+        padding_value = int(padding) if padding not in (None, "") else None
+        padding_limit = int(limit) if limit not in (None, "") and padding_value is not None else None
+    except ValueError:
+        return None
+    if ba not in (8, 16) or not 1 <= bs <= ba:
+        return None
+    kind = "i" if signed else "u"
+    dtype = f"{kind}1" if ba == 8 else f"<{kind}2"
+    params = HuParams(
+        bits_allocated=ba, bits_stored=bs, signed=signed, slope=slope, intercept=intercept,
+        monochrome1=photometric.strip().upper() == "MONOCHROME1",
+        padding_value=padding_value, padding_range_limit=padding_limit,
+    )
+    return NativeTail(transfer_syntax_uid == _IMPLICIT_LE, rows, cols, dtype), params
+
+
+def read_native_tail(path: Path | str, tail: NativeTail) -> np.ndarray | None:
+    """The stored (rows, cols) pixels of a file laid out as `tail` says, or None when it is not."""
+    header_len = 8 if tail.implicit else 12
+    nbytes = tail.nbytes
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            start = size - nbytes - header_len
+            if start < 132:  # preamble + "DICM" at least
+                return None
+            fh.seek(start)
+            data = fh.read(header_len + nbytes)
+    except OSError:
+        return None
+    if len(data) != header_len + nbytes or data[:4] != _PIXEL_DATA_TAG_LE:
+        return None
+    if tail.implicit:
+        length = int.from_bytes(data[4:8], "little")
+    else:
+        if data[4:6] not in (b"OW", b"OB") or data[6:8] != b"\x00\x00":
+            return None
+        length = int.from_bytes(data[8:12], "little")
+    if length != nbytes:
+        return None
+    return np.frombuffer(data, dtype=tail.dtype, offset=header_len).reshape(tail.rows, tail.cols)
 
 
 def read_dataset(path: Path | str) -> Dataset:
