@@ -614,8 +614,12 @@ def _story(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> list[Flowa
         story += [Paragraph("Not analysed", st["h2"]), _not_analysed_table(findings, st)]
     story += [KeepTogether([Paragraph("Model and analysis", st["h2"]), _model_table(findings, st)])]
 
+    several_patients = len({m.patient_id for m in findings.studies}) > 1
     for s in findings.stacks:
-        heading = markup(f"{_series_title(s)}{_stack_suffix(s)} \u2014 per-slice probabilities")
+        name = f"{_series_title(s)}{_stack_suffix(s)}"
+        if several_patients:
+            name += " \u00b7 patient ID " + (s.patient_id or "\u2014")
+        heading = markup(f"{name} \u2014 per-slice probabilities")
         sub = (
             f"{s.n_slices} slices \u00b7 {s.orientation} \u00b7 verdict: {s.verdict_text} \u00b7 "
             f"max P(any) {_prob(s.max_any)} on slice {s.max_any_slice}"
@@ -637,7 +641,7 @@ def _story(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> list[Flowa
             story += [Paragraph("\u2022 " + markup(w.message), st["cell"]) for w in s.warnings]
         story += [
             PageBreak(),
-            Paragraph(markup(f"{_series_title(s)}{_stack_suffix(s)} \u2014 key images"), st["h2"]),
+            Paragraph(markup(f"{name} \u2014 key images"), st["h2"]),
             Paragraph(
                 "Left: brain window (W80 / L40). Right: the same image with the model's heat map blended over it "
                 "(the image underneath stays visible). The heat map shows where the model looked; it is not a "
