@@ -152,3 +152,27 @@ def test_unwritable_target_folder_says_why(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="folder does not exist"):
         write_findings_pdf(tmp_path / "missing" / "r.pdf", study)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_patients_two_stacks_and_a_refused_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from inference.results import Acceptance, StackAnalysis
+
+    a = head_volume(patient_name="FIRST^PATIENT", series_uid="1.2.3.1")
+    b = head_volume(patient_name="SECOND^PATIENT", series_uid="1.2.3.2", bleed=False)
+    b = replace(b, metadata=replace(b.metadata, patient_id="PID-0077", study_uid="1.2.3.200"))
+    c = head_volume(series_uid="1.2.3.3")
+    refused = StackAnalysis(c.series_uid, c.stack_id, Acceptance(False, "Bone kernel (BONE): the model reads soft-tissue kernels only"), None)
+    study = summarize_study([
+        summarize_stack(a, analysis_for(a)),
+        summarize_stack(b, analysis_for(b, bleed=False)),
+        summarize_stack(c, refused),
+    ])
+    pages = _pages(write_findings_pdf(tmp_path / "two.pdf", study))
+    assert len(pages) == 5  # summary + (chart, key images) per analysed stack
+    first = _flat(pages[0][0])
+    assert "FIRST, PATIENT" in first and "SECOND, PATIENT" in first and "and other patients" in first
+    assert "1 of 2 analysed stacks suspected" in first
+    assert "Bone kernel (BONE): the model reads soft-tissue kernels only" in first
+    assert "patient ID PID-0077" in _flat(pages[3][0])
