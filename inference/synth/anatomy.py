@@ -415,12 +415,14 @@ class HeadModel:
         hu[bone] = np.where(base_dense[bone], 0.75 * p.bone_hu + 150 * tex[bone], hu_bone[bone])
         tissue[bone] = BONE
         # Sutures: faint lucent lines across the vault.
-        plate = suture_region(x, y, z)
-        edge = np.zeros(shape, bool)
-        edge[1:, :] |= plate[1:, :] != plate[:-1, :]
-        edge[:, 1:] |= plate[:, 1:] != plate[:, :-1]
-        sut = edge & bone & (depth_s < 0)
-        hu[sut] = 0.45 * hu[sut]
+        vault = bone & (depth_s < 0)
+        if vault.any():
+            plate = np.full(shape, -1, np.int8)
+            plate[vault] = suture_region(x[vault], y[vault], z[vault])
+            sut = np.zeros(shape, bool)
+            sut[1:, :] |= (plate[1:, :] != plate[:-1, :]) & (plate[1:, :] >= 0) & (plate[:-1, :] >= 0)
+            sut[:, 1:] |= (plate[:, 1:] != plate[:, :-1]) & (plate[:, 1:] >= 0) & (plate[:, :-1] >= 0)
+            hu[sut] = 0.45 * hu[sut]
 
         self._air_cells(g, hu, tissue, bone, soft, tex)
 

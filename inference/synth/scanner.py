@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Kernel -> (FWHM of the point spread function in mm, edge enhancement 0..1).
-KERNELS: dict[str, tuple[float, float]] = {
-    "soft": (1.0, 0.0),  # e.g. H30s / STANDARD brain
-    "standard": (0.8, 0.05),
-    "sharp": (0.55, 0.2),
-    "bone": (0.4, 0.45),  # H70 / BONE: edge-enhancing
+# Kernel -> (FWHM of the point spread function in mm, edge enhancement 0..1, FWHM in mm of the
+# apodisation that shapes the noise: soft brain kernels give a coarse, blotchy grain).
+KERNELS: dict[str, tuple[float, float, float]] = {
+    "soft": (0.9, 0.0, 1.7),  # e.g. H30s / STANDARD brain
+    "standard": (0.75, 0.05, 1.2),
+    "sharp": (0.55, 0.2, 0.8),
+    "bone": (0.4, 0.45, 0.5),  # H70 / BONE: edge-enhancing
 }
 KERNEL_NAMES = {"soft": "SYNTH_H30_SOFT", "standard": "SYNTH_H40_STD", "sharp": "SYNTH_H60_SHARP", "bone": "SYNTH_H70_BONE"}
 
@@ -29,11 +30,15 @@ class ScannerParams:
     noise_hu: float = 4.5  # sigma in water at 5 mm slice thickness
     kernel: str = "soft"
     psf_fwhm_mm: float | None = None
+    grain_fwhm_mm: float | None = None  # overrides the kernel's noise grain
     streaks_hu: float = 0.0  # amplitude of beam-hardening streaks near dense bone (0: none)
     reference_thickness_mm: float = 5.0
 
     def fwhm_mm(self) -> float:
         return self.psf_fwhm_mm if self.psf_fwhm_mm is not None else KERNELS[self.kernel][0]
+
+    def grain_mm(self) -> float:
+        return self.grain_fwhm_mm if self.grain_fwhm_mm is not None else KERNELS[self.kernel][2]
 
     def sigma_for(self, thickness_mm: float) -> float:
         return self.noise_hu * float(np.sqrt(self.reference_thickness_mm / max(thickness_mm, 0.3)))
@@ -111,18 +116,18 @@ def acquire(
     """Blur, noise and streaks on one slab-averaged object slice (float32 HU)."""
     rows, cols = obj_hu.shape
     f = _freq(rows, cols, pixel_mm)
-    enhance = KERNELS.get(params.kernel, (0, 0.0))[1]
+    enhance = KERNELS.get(params.kernel, (0, 0.0, 0))[1]
     m = mtf(f, params.fwhm_mm(), enhance)
     spec = np.fft.rfft2(obj_hu) * m
     sigma = params.sigma_for(thickness_mm)
     if sigma > 0:
-        shape_ = np.sqrt(f) * m  # amplitude spectrum of FBP noise
+        shape_ = np.sqrt(f) * mtf(f, params.grain_mm(), enhance)  # amplitude spectrum of FBP noise
         white = rng.standard_normal((rows, cols), dtype=np.float32)
         nspec = np.fft.rfft2(white) * shape_
         # Scale to the requested sigma: the variance of the shaped noise is the mean of |H|^2
         # over the full (two-sided) spectrum.
         ff = np.sqrt(np.fft.fftfreq(rows, d=pixel_mm[0])[:, None] ** 2 + np.fft.fftfreq(cols, d=pixel_mm[1])[None, :] ** 2)
-        power = float(np.mean(ff * mtf(ff, params.fwhm_mm(), enhance) ** 2))
+        power = float(np.mean(ff * mtf(ff, params.grain_mm(), enhance) ** 2))
         spec = spec + nspec * np.float32(sigma / np.sqrt(max(power, 1e-12)))
     out = np.fft.irfft2(spec, s=(rows, cols)).astype(np.float32)
     if params.streaks_hu > 0:
