@@ -1,0 +1,619 @@
+"""`ichview train`: train the hemorrhage model on synthetic data (default) or the RSNA 2019 layout.
+
+Seedable, resumable and CPU-friendly:
+
+- inputs are pre-rendered once into a cache of shards (`<work>/cache/...`) by the engine's own
+  `make_inputs` (inference/datasets/samples.py), so every epoch costs only the network;
+- the run stops itself after `--max-minutes` (default 10), saving a checkpoint (model, optimiser,
+  step, RNG state, elapsed time) in `<work>/checkpoint.pt`; `--resume` continues it. The exit code
+  is 75 while the run is unfinished, 0 when the weights have been written:
+      until ichview train --resume ...; [ $? -ne 75 ] && break; done
+- each step's batch, augmentation and dropout come from generators seeded by (seed, step), so a
+  run interrupted and resumed ends with the same weights as an uninterrupted one (CPU);
+- at the end the per-label calibration (Platt scaling, folded into the last layer) and the
+  Grad-CAM scale are fitted on separate calibration shards, and the fp16 safetensors weights are
+  written with their metadata (PreprocessConfig, architecture, a provisional threshold that
+  `ichview evaluate --write` replaces with the one chosen on the held-out set).
+
+`--smoke` is the CI configuration: two steps at 32 x 32 pixels on one tiny phantom study.
+`--rsna-dir DIR` trains on the real RSNA 2019 layout instead (see inference/datasets/rsna.py);
+weights trained on it fall under its non-commercial licence and must say so wherever they go.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.labels import LABELS, LOSS_WEIGHTS
+from inference.preprocess import PreprocessConfig
+
+EXIT_UNFINISHED = 75
+MODEL_NAME = "ichview-ich"
+DEFAULT_WORK_DIR = Path("~/.cache/ichview/train").expanduser()
+DEFAULT_OUT_DIR = Path(__file__).resolve().parents[1] / "resources" / "model"
+WEIGHTS_NAME = "ichview-ich.safetensors"
+
+# The shipped configuration: 2 mm pixels on a 128 x 128 grid (256 mm field of view), a slim
+# IchNet at output stride 4 (Grad-CAM cells of 8 mm). See MODEL_CARD.md for the trade-offs.
+DEFAULT_PREPROCESS = PreprocessConfig(pixel_mm=2.0, image_size=128)
+DEFAULT_ARCH: dict[str, Any] = {
+    "stem_channels": 16,
+    "widths": (24, 48, 64, 96),
+    "blocks": (1, 1, 2, 1),
+    "strides": (2, 1, 1, 1),
+    "dilations": (1, 2, 3, 4),
+    "dropout": 0.2,
+}
+SMOKE_PREPROCESS = PreprocessConfig(pixel_mm=8.0, image_size=32)
+SMOKE_ARCH: dict[str, Any] = {
+    "stem_channels": 8,
+    "widths": (8, 8, 8, 8),
+    "blocks": (1, 1, 1, 1),
+    "strides": (2, 1, 1, 1),
+    "dilations": (1, 1, 1, 1),
+    "dropout": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides the trained weights (stored in the checkpoint)."""
+
+    source: str = "synthetic"  # "synthetic", "smoke" or "rsna"
+    rsna_dir: str = ""
+    rsna_max_series: int = 0  # 0: all
+    n_shards: int = 64
+    n_calib_shards: int = 4
+    steps: int = 1500
+    batch_size: int = 48
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 60
+    seed: int = 0
+    augment: bool = True
+    preprocess: dict[str, Any] = field(default_factory=DEFAULT_PREPROCESS.to_dict)
+    arch: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ARCH))
+    version: str = "0.1.0"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> TrainConfig:
+        data = json.loads(text)
+        return TrainConfig(**data)
+
+    @property
+    def preprocess_config(self) -> PreprocessConfig:
+        return PreprocessConfig.from_dict(self.preprocess)
+
+
+# ------------------------------------------------------------------------------ progress
+
+
+class Progress:
+    """Plain stderr progress: a redrawn line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, label: str, total: int, *, start: int = 0) -> None:
+        self.label, self.total, self.done = label, total, start
+        self.t0 = time.monotonic()
+        self.start = start
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def update(self, done: int, extra: str = "") -> None:
+        self.done = done
+        now = time.monotonic()
+        if not self.tty and now - self.last < 5.0 and done < self.total:
+            return
+        self.last = now
+        rate = (done - self.start) / max(now - self.t0, 1e-6)
+        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        width = 24
+        filled = int(width * done / max(self.total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        eta_s = f"{eta / 60:.1f} min" if math.isfinite(eta) else "?"
+        line = f"{self.label} [{bar}] {done}/{self.total} {rate:.2f}/s eta {eta_s} {extra}"
+        sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+# ------------------------------------------------------------------------------- data
+
+
+def _smoke_shard(index: int, config: PreprocessConfig) -> Any:
+    from inference.datasets.samples import samples_from_volume
+    from inference.labels import SUBTYPES
+    from inference.synth.study import make_study
+
+    study = make_study(
+        index, slice_thickness_mm=5.0, lesions=["intraparenchymal", "subdural"], lesion_size=0.8,
+        matrix=64, fov_mm=256.0, render_pixel_mm=4.0, z_range_mm=(-45.0, 55.0),
+    )
+    normal = np.cross(np.asarray(study.iop[:3]), np.asarray(study.iop[3:]))
+    masks = np.zeros(study.hu.shape, bool)
+    for s in SUBTYPES:
+        masks |= study.masks[s]
+    return samples_from_volume(
+        study.hu, study.positions_mm @ normal, (study.spacing_mm[1], study.spacing_mm[2]), config,
+        indices=range(study.n_slices), labels=study.labels, masks=masks, group=index,
+    )
+
+
+class ShardSource:
+    """Where shards of a split come from, and the cache key that identifies them."""
+
+    def __init__(self, cfg: TrainConfig, split: str) -> None:
+        self.cfg = cfg
+        self.split = split
+        self.config = cfg.preprocess_config
+        self._rsna_series: list[Any] | None = None
+        if cfg.source == "rsna":
+            self.n_shards = len(self._rsna_split())
+        elif split == "train":
+            self.n_shards = cfg.n_shards
+        else:
+            self.n_shards = cfg.n_calib_shards
+
+    # RSNA: series sorted by UID; every 10th series (index % 10 == 9) is calibration.
+    RSNA_SERIES_PER_SHARD = 4
+
+    def _rsna_split(self) -> list[list[Any]]:
+        from inference.datasets.rsna import index_series
+
+        if self._rsna_series is None:
+            self._rsna_series = index_series(self.cfg.rsna_dir, max_series=self.cfg.rsna_max_series or None)
+        series = self._rsna_series
+        if len(series) < 2:
+            chosen = series  # a tiny folder: the same series calibrate (documented in the card)
+        else:
+            calib = [s for i, s in enumerate(series) if i % 10 == 9] or series[-1:]
+            chosen = calib if self.split == "calib" else [s for s in series if s not in calib]
+        k = self.RSNA_SERIES_PER_SHARD
+        return [chosen[i : i + k] for i in range(0, len(chosen), k)]
+
+    def key(self) -> dict[str, Any]:
+        if self.cfg.source == "synthetic":
+            from inference.datasets.synthetic import cache_key
+
+            return cache_key(self.config, self.split)
+        if self.cfg.source == "smoke":
+            return {"smoke": 1, "split": self.split, "preprocess": self.config.to_dict()}
+        return {
+            "rsna": str(Path(self.cfg.rsna_dir).resolve()),
+            "max_series": self.cfg.rsna_max_series,
+            "split": self.split,
+            "preprocess": self.config.to_dict(),
+        }
+
+    def render(self, index: int) -> Any:
+        if self.cfg.source == "synthetic":
+            from inference.datasets.synthetic import render_shard
+
+            return render_shard(index, self.config, split=self.split)
+        if self.cfg.source == "smoke":
+            return _smoke_shard(index + (0 if self.split == "train" else 1000), self.config)
+        from inference.datasets.rsna import load_series
+        from inference.datasets.samples import Samples, samples_from_volume
+
+        parts = []
+        for k, series in enumerate(self._rsna_split()[index]):
+            vol = load_series(series)
+            parts.append(
+                samples_from_volume(vol.hu, vol.positions_mm, vol.pixel_spacing_mm, self.config,
+                                    indices=range(vol.hu.shape[0]), labels=vol.labels, group=index * 1000 + k)
+            )
+        return Samples.concat(parts)
+
+
+def _render_one(args: tuple[TrainConfig, str, str, int]) -> int:
+    import torch
+
+    from inference.datasets.cache import ShardCache
+
+    cfg, split, folder, index = args
+    torch.set_num_threads(1)
+    source = ShardSource(cfg, split)
+    cache = ShardCache(folder, source.key())
+    if not cache.has(index):
+        cache.write(index, source.render(index))
+    return index
+
+
+def ensure_cache(cfg: TrainConfig, work: Path, split: str, *, deadline: float, workers: int) -> tuple[Any, bool]:
+    """Render the missing shards of `split` (until `deadline`); returns (cache, complete)."""
+    from inference.datasets.cache import ShardCache
+
+    source = ShardSource(cfg, split)
+    folder = work / "cache" / f"{cfg.source}-{split}"
+    cache = ShardCache(folder, source.key())
+    missing = [i for i in range(source.n_shards) if not cache.has(i)]
+    if not missing:
+        return (cache, source.n_shards), True
+    bar = Progress(f"render {split}", source.n_shards, start=source.n_shards - len(missing))
+    done = source.n_shards - len(missing)
+    if workers > 1 and len(missing) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for _ in pool.imap_unordered(_render_one, [(cfg, split, str(folder), i) for i in missing]):
+                done += 1
+                bar.update(done)
+                if time.monotonic() > deadline:
+                    pool.terminate()
+                    break
+    else:
+        for i in missing:
+            if time.monotonic() > deadline:
+                break
+            cache.write(i, source.render(i))
+            done += 1
+            bar.update(done)
+    bar.close()
+    complete = all(cache.has(i) for i in range(source.n_shards))
+    return (cache, source.n_shards), complete
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
+
+
+def augment(x: Any, gen: Any, config: PreprocessConfig) -> Any:
+    """On-the-fly augmentation of a float batch (N, C, H, W) on the model grid, seeded by `gen`:
+    left-right mirror, rotation +-12 deg, scale 0.9-1.1, shift +-6 px, a global HU offset of
+    +-3 HU (inside each window), and (5 %) neighbour slabs replaced by the target slab (a single
+    slice or the end of a stack, as make_inputs feeds it)."""
+    import torch
+    import torch.nn.functional as F
+
+    n = x.shape[0]
+    u = torch.rand(n, 6, generator=gen)
+    flip = u[:, 0] < 0.5
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    ang = (u[:, 1] - 0.5) * 2 * math.radians(12.0)
+    scale = 0.9 + 0.2 * u[:, 2]
+    tx = (u[:, 3] - 0.5) * 2 * 6.0 / (x.shape[-1] / 2)
+    ty = (u[:, 4] - 0.5) * 2 * 6.0 / (x.shape[-2] / 2)
+    cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    widths = torch.tensor([w.width_hu for w in config.windows] * config.n_slabs, dtype=x.dtype)
+    offset_hu = (torch.rand(n, 1, generator=gen) - 0.5) * 6.0
+    shift = (offset_hu / widths.view(1, -1)).view(n, -1, 1, 1)
+    inside = (x > 0.0) & (x < 1.0)
+    x = torch.where(inside, (x + shift).clamp(0.0, 1.0), x)
+    single = u[:, 5] < 0.05
+    if bool(single.any()):
+        nw = len(config.windows)
+        mid = config.n_slabs // 2
+        centre = x[:, mid * nw : (mid + 1) * nw].repeat(1, config.n_slabs, 1, 1)
+        x = torch.where(single.view(n, 1, 1, 1), centre, x)
+    return x
+
+
+def _loss(logits: Any, y: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    w = torch.tensor([LOSS_WEIGHTS[name] for name in LABELS], dtype=logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    return (bce * w).sum(dim=1).mean() / w.sum()
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_split(cache_info: Any) -> Any:
+    cache, n = cache_info
+    return cache.read_all(range(n))
+
+
+def _predict_logits(model: Any, x_uint8: np.ndarray, batch: int = 128) -> np.ndarray:
+    import torch
+
+    from inference.datasets.samples import from_uint8
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, x_uint8.shape[0], batch):
+            out.append(model(torch.from_numpy(from_uint8(x_uint8[i : i + batch]))).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+
+
+def fit_platt(logits: np.ndarray, y: np.ndarray, *, iters: int = 50, l2: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label (a, b) minimising log loss of sigmoid(a * z + b) (Newton steps, a kept > 0.05).
+
+    Deterministic, numpy only. A label without both classes keeps (1, 0).
+    """
+    k = logits.shape[1]
+    a, b = np.ones(k), np.zeros(k)
+    for j in range(k):
+        z, t = logits[:, j].astype(np.float64), y[:, j].astype(np.float64)
+        if t.min() == t.max():
+            continue
+        p_a, p_b = 1.0, 0.0
+        for _ in range(iters):
+            p = 1.0 / (1.0 + np.exp(-np.clip(p_a * z + p_b, -50.0, 50.0)))
+            g = np.array([np.sum((p - t) * z) + l2 * (p_a - 1.0), np.sum(p - t) + l2 * p_b])
+            w = p * (1 - p)
+            h = np.array([[np.sum(w * z * z) + l2, np.sum(w * z)], [np.sum(w * z), np.sum(w) + l2]])
+            step = np.linalg.solve(h + 1e-9 * np.eye(2), g)
+            p_a, p_b = p_a - step[0], p_b - step[1]
+            p_a = max(p_a, 0.05)
+            if np.abs(step).max() < 1e-8:
+                break
+        a[j], b[j] = p_a, p_b
+    return a, b
+
+
+def fold_platt(model: Any, a: np.ndarray, b: np.ndarray) -> None:
+    """Fold sigmoid(a * logit + b) into the final linear layer (the network stays one module)."""
+    import torch
+
+    with torch.no_grad():
+        fa = torch.tensor(a, dtype=model.fc.weight.dtype)
+        fb = torch.tensor(b, dtype=model.fc.bias.dtype)
+        model.fc.weight.mul_(fa.view(-1, 1))
+        model.fc.bias.mul_(fa).add_(fb)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ichview train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help=f"folder for {WEIGHTS_NAME} (default: resources/model)")
+    p.add_argument("--work", type=Path, default=DEFAULT_WORK_DIR, help="cache and checkpoint folder (default: ~/.cache/ichview/train)")
+    p.add_argument("--rsna-dir", type=Path, help="train on the RSNA 2019 layout in this folder (stage_2_train.csv + stage_2_train/)")
+    p.add_argument("--rsna-max-series", type=int, default=0, help="use only the first N series (0: all)")
+    p.add_argument("--smoke", action="store_true", help="CI: two steps at 32 x 32 on one tiny phantom study")
+    p.add_argument("--steps", type=int, help="optimiser steps (default 1500; smoke 2)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--shards", type=int, help="training shards to render (synthetic: ~120 slices each)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=10.0, help="stop (with a checkpoint) after this long; --resume continues")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --work")
+    p.add_argument("--fresh", action="store_true", help="discard an existing checkpoint in --work and start over")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering the cache (default 1)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    p.add_argument("--stop-after-steps", type=int, help=argparse.SUPPRESS)  # tests: end a chunk at a step
+    p.add_argument("--version", default="0.1.0", help="model version written into the weights")
+    return p.parse_args(argv)
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    if args.smoke:
+        cfg = TrainConfig(
+            source="smoke", n_shards=1, n_calib_shards=1, steps=2, batch_size=4, warmup_steps=1,
+            preprocess=SMOKE_PREPROCESS.to_dict(), arch=dict(SMOKE_ARCH), augment=True,
+        )
+    elif args.rsna_dir is not None:
+        cfg = TrainConfig(source="rsna", rsna_dir=str(Path(args.rsna_dir).resolve()), rsna_max_series=args.rsna_max_series)
+    else:
+        cfg = TrainConfig()
+    changes: dict[str, Any] = {"seed": args.seed, "version": args.version}
+    if args.steps is not None:
+        changes["steps"] = args.steps
+    if args.batch_size is not None:
+        changes["batch_size"] = args.batch_size
+    if args.lr is not None:
+        changes["lr"] = args.lr
+    if args.shards is not None:
+        changes["n_shards"] = args.shards
+    if args.smoke and args.rsna_dir is not None:
+        changes.update(source="rsna", rsna_dir=str(Path(args.rsna_dir).resolve()), rsna_max_series=args.rsna_max_series)
+    return replace(cfg, **changes)
+
+
+def _trained_on(cfg: TrainConfig) -> str:
+    if cfg.source == "rsna":
+        return "RSNA 2019 ICH (non-commercial licence: may not ship without saying so)"
+    if cfg.source == "smoke":
+        return "smoke test only (2 steps on one synthetic study): not a usable model"
+    return "synthetic head CT + bleeds inserted into 2 real normal head CTs (no real labelled bleeds; not clinically validated)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `ichview train`; returns 0 when weights were written, 75 when unfinished."""
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    import torch
+
+    from inference.model import build_model, count_parameters
+
+    t_start = time.monotonic()
+    deadline = t_start + args.max_minutes * 60.0
+    torch.set_num_threads(max(1, args.threads))
+    torch.use_deterministic_algorithms(True)
+    work = Path(args.work).expanduser()
+    work.mkdir(parents=True, exist_ok=True)
+    ckpt_path = work / "checkpoint.pt"
+    state: dict[str, Any] | None = None
+    if ckpt_path.exists() and not args.fresh:
+        if not args.resume:
+            print(f"{ckpt_path}: a checkpoint exists; pass --resume to continue it or --fresh to start over", file=sys.stderr)
+            return 2
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        cfg = TrainConfig.from_json(state["config"])
+        print(f"resuming at step {state['step']}/{cfg.steps}", file=sys.stderr)
+    else:
+        if args.resume and not ckpt_path.exists():
+            print(f"{ckpt_path}: no checkpoint to resume; starting a new run", file=sys.stderr)
+        cfg = _config_from_args(args)
+    pre = cfg.preprocess_config
+    arch = {**cfg.arch, "in_channels": pre.n_channels}
+
+    # 1. Inputs (rendered once, cached).
+    train_cache, ok_train = ensure_cache(cfg, work, "train", deadline=deadline, workers=args.workers)
+    calib_cache, ok_calib = ensure_cache(cfg, work, "calib", deadline=deadline, workers=args.workers) if ok_train else (None, False)
+    if not (ok_train and ok_calib):
+        if state is None:
+            _atomic_torch_save({"config": cfg.to_json(), "step": 0, "elapsed_s": time.monotonic() - t_start, "model": None}, ckpt_path)
+        print(f"time limit reached while rendering inputs; run again with --resume (work folder {work})", file=sys.stderr)
+        return EXIT_UNFINISHED
+    data = _load_split(train_cache)
+    n = len(data)
+    print(f"training set: {n} slices, positives per label {dict(zip(LABELS, data.y.sum(0).astype(int).tolist()))}", file=sys.stderr)
+
+    # 2. Model and optimiser (restored on resume).
+    torch.manual_seed(cfg.seed)
+    model = build_model(arch)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    elapsed = 0.0
+    if state is not None and state.get("model") is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        elapsed = float(state.get("elapsed_s", 0.0))
+    elif state is not None:
+        elapsed = float(state.get("elapsed_s", 0.0))
+    print(f"model: {count_parameters(model):,} parameters, input {pre.n_channels}x{pre.image_size}x{pre.image_size} at {pre.pixel_mm} mm", file=sys.stderr)
+
+    def save_checkpoint(done: bool = False) -> None:
+        _atomic_torch_save(
+            {
+                "config": cfg.to_json(),
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "elapsed_s": elapsed + (time.monotonic() - t_chunk),
+                "done": done,
+            },
+            ckpt_path,
+        )
+
+    # 3. Steps.
+    from inference.datasets.samples import from_uint8
+
+    t_chunk = time.monotonic()
+    bar = Progress("train", cfg.steps, start=step)
+    model.train()
+    stop_at = args.stop_after_steps
+    running = None
+    while step < cfg.steps:
+        if time.monotonic() > deadline or (stop_at is not None and step >= stop_at):
+            save_checkpoint()
+            bar.close()
+            print(f"\nstopped at step {step}/{cfg.steps}; run again with --resume (work folder {work})", file=sys.stderr)
+            return EXIT_UNFINISHED
+        rng = np.random.default_rng([cfg.seed, step, 11])
+        idx = np.sort(rng.choice(n, size=min(cfg.batch_size, n), replace=n < cfg.batch_size))
+        xb = torch.from_numpy(from_uint8(data.x[idx]))
+        yb = torch.from_numpy(data.y[idx])
+        gen = torch.Generator().manual_seed(int(cfg.seed * 1_000_003 + step))
+        if cfg.augment:
+            xb = augment(xb, gen, pre)
+        torch.manual_seed(int(cfg.seed * 1_000_003 + step) + 7)  # dropout
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        logits = model(xb)
+        loss = _loss(logits, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        value = float(loss.detach())
+        running = value if running is None else 0.95 * running + 0.05 * value
+        bar.update(step, f"loss {running:.4f} lr {lr_at(step - 1, cfg):.2e}")
+        if step % args.checkpoint_every == 0 and step < cfg.steps:
+            save_checkpoint()
+    bar.close()
+    save_checkpoint(done=True)
+    train_seconds = elapsed + (time.monotonic() - t_chunk)
+
+    # 4. Calibration (Platt per label, folded into the last layer) and the Grad-CAM scale.
+    from inference.gradcam import calibrate_cam_scale
+    from inference.metrics import roc_auc, threshold_for_sensitivity, weighted_log_loss
+    from inference.weights import ModelMetadata, save_weights
+
+    calib = _load_split(calib_cache)
+    model.eval()
+    logits = _predict_logits(model, calib.x)
+    a, b = fit_platt(logits, calib.y)
+    fold_platt(model, a, b)
+    z = logits * a[None, :] + b[None, :]
+    p = 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+    pos = calib.y[:, 0] > 0.5
+    cam_scale = 1.0
+    if pos.any():
+        sel = np.nonzero(pos)[0][:96]
+        cam_scale = calibrate_cam_scale(model, torch.from_numpy(from_uint8(calib.x[sel])), np.ones(sel.size, bool))
+    threshold = threshold_for_sensitivity(calib.y[:, 0], p[:, 0], target=0.95) if pos.any() else 0.5
+    calib_metrics = {
+        "calibration_split_weighted_log_loss": weighted_log_loss(calib.y, p),
+        "calibration_split_auc_any": roc_auc(calib.y[:, 0], p[:, 0]),
+        "platt_a": [float(v) for v in a],
+        "platt_b": [float(v) for v in b],
+    }
+    meta = ModelMetadata(
+        name=MODEL_NAME,
+        version=cfg.version,
+        arch=build_model(arch).config.to_dict(),
+        preprocess=pre,
+        threshold=float(threshold),
+        trained_on=_trained_on(cfg),
+        metrics={"calibration": calib_metrics},
+        cam_scale=float(cam_scale),
+        extra={
+            "threshold_source": "provisional: calibration split (run `ichview evaluate --write` to set it on the held-out set)",
+            "training": {
+                "source": cfg.source,
+                "steps": cfg.steps,
+                "batch_size": cfg.batch_size,
+                "train_slices": n,
+                "calibration_slices": len(calib),
+                "seed": cfg.seed,
+                "train_seconds": round(train_seconds, 1),
+                "threads": args.threads,
+                "parameters": count_parameters(model),
+            },
+        },
+    )
+    out = Path(args.out)
+    digest = save_weights(out / WEIGHTS_NAME, model, meta)
+    print(
+        f"wrote {out / WEIGHTS_NAME} (sha256 {digest[:16]}...), training {train_seconds / 60:.1f} min, "
+        f"calibration split: log loss {calib_metrics['calibration_split_weighted_log_loss']:.4f}, "
+        f"AUC(any) {calib_metrics['calibration_split_auc_any']:.4f}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
