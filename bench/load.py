@@ -261,7 +261,7 @@ def main() -> None:
         tmp = tempfile.mkdtemp(prefix="ichview-bench-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
         root = Path(tmp)
     root.mkdir(parents=True, exist_ok=True)
-    print(f"cores: {len(os.sched_getaffinity(0))}; data in {root}", flush=True)
+    print(f"cores: {len(os.sched_getaffinity(0))}; load average at start {os.getloadavg()[0]:.1f}; data in {root}", flush=True)
     try:
         series = make_data(root, args.skip_300)
         rows = []
@@ -282,7 +282,7 @@ def main() -> None:
             print(f"  measured {name}", flush=True)
         print()
         print(f"file cache dropped before every run via: {', '.join(sorted(cache_how))}; best of {args.repeat}")
-        header = (f"{'series':24} {'ichview s':>9} {'(scan)':>6} {'SITK s':>7} {'pydicom s':>9} {'ich/SITK':>8} {'ich/pyd':>7} "
+        header = (f"{'series':24} {'ichview s':>9} {'(scan)':>6} {'(decode)':>8} {'SITK s':>7} {'pydicom s':>9} {'ich/SITK':>8} {'ich/pyd':>7} "
                   f"{'first s':>7} {'scan+2dec':>9} {'peak/vol':>8} {'workers MB':>10} {'SITK pk/vol':>11} {'pyd pk/vol':>10}")
         print(header)
         print("-" * len(header))
@@ -290,7 +290,7 @@ def main() -> None:
             i, s, p = best["ichview"], best["sitk"], best["pydicom"]
             first_ref = i["t_scan"] + 2 * i["t_decode"]
             print(
-                f"{name:24} {i['t_total']:9.3f} {i['t_scan']:6.3f} {s['t_total']:7.3f} {p['t_total']:9.3f} "
+                f"{name:24} {i['t_total']:9.3f} {i['t_scan']:6.3f} {i['t_total'] - i['t_scan']:8.3f} {s['t_total']:7.3f} {p['t_total']:9.3f} "
                 f"{i['t_total'] / s['t_total']:8.2f} {i['t_total'] / p['t_total']:7.2f} "
                 f"{i['t_first']:7.3f} {first_ref:9.3f} {i['peak_kb'] / i['volume_kb']:8.2f} "
                 f"{i['workers_kb'] / 1024:10.1f} {s['peak_kb'] / s['volume_kb']:11.2f} {p['peak_kb'] / p['volume_kb']:10.2f}"
@@ -300,7 +300,9 @@ def main() -> None:
         print("first s: header scan + decode of the shown (middle) slice; scan+2dec: header scan + 2 cold")
         print("single-slice decodes (goal: first <= scan+2dec). peak/vol: ichview's peak RSS above baseline over")
         print("the int16 volume size (goal < 1.3); workers MB: private memory of its decode processes.")
-        print(f"total bench time {time.perf_counter() - t_start:.0f} s")
+        print("(scan): ichview's header scan + grouping (scan.py / series.py); (decode): the rest of its load.")
+        print(f"total bench time {time.perf_counter() - t_start:.0f} s; load average at end {os.getloadavg()[0]:.1f} "
+              "(other processes on the machine slow every loader, the parallel ones most)")
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -182,11 +182,24 @@ def shutdown_pool() -> None:
 
 
 # ---------------------------------------------------------------- shared output array
+def _shared_memory_folder() -> str | None:
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _shared_memory_has_room(nbytes: int) -> bool:
+    """Whether the shared-memory folder can hold the volume with room to spare."""
+    folder = _shared_memory_folder()
+    if folder is None:
+        return True  # a temp file on disk: the page cache backs it
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize > nbytes * 1.2 + (64 << 20)
+
+
 class _SharedArray:
     """An int16 array in a /dev/shm file that worker processes map; unlinked by `release_name`."""
 
     def __init__(self, shape: tuple[int, int, int]) -> None:
-        folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        folder = _shared_memory_folder()
         fd, self.path = tempfile.mkstemp(prefix="ichview-volume-", suffix=".i16", dir=folder)
         nbytes = int(np.prod(shape)) * np.dtype(HU_DTYPE).itemsize
         try:
@@ -293,6 +306,8 @@ def iter_load(
         raise ValueError(f"parallel must be auto, processes, threads or serial, not {parallel!r}")
 
     shared: _SharedArray | None = None
+    if mode == "processes" and not _shared_memory_has_room(int(np.prod(shape)) * np.dtype(HU_DTYPE).itemsize):
+        mode = "serial"  # a small /dev/shm (containers: 64 MB) would SIGBUS the workers
     if mode == "processes":
         shared = _SharedArray(shape)
         out = shared.array
@@ -304,9 +319,10 @@ def iter_load(
             raise LoadCancelled(f"loading of series {stack.series_uid} was cancelled")
 
     pool_starter: threading.Thread | None = None
+    fork_later = False
     if mode == "processes" and (_PROCESS_POOL is None or _PROCESS_POOL_SIZE != workers):
         if _start_method() == "fork":
-            warm_up_pool(workers)  # milliseconds, and must happen before this load starts threads
+            fork_later = True  # milliseconds; right after the first slice, before any thread starts
         else:  # start the workers while the first slice decodes in this thread
             pool_starter = threading.Thread(target=warm_up_pool, args=(workers,), daemon=True)
             pool_starter.start()
@@ -325,6 +341,12 @@ def iter_load(
             pixel_spacing_mm=geom.pixel_spacing_mm,
         )
         done = len(first_task.items)
+        if fork_later:
+            if _start_method() == "fork":
+                warm_up_pool(workers)
+            else:  # the consumer started threads meanwhile: never fork those
+                pool_starter = threading.Thread(target=warm_up_pool, args=(workers,), daemon=True)
+                pool_starter.start()
         yield LoadProgress(stack.series_uid, stack.stack_id, done, n)
         rest = tasks[:first_task_index] + tasks[first_task_index + 1 :]
         # Decode outward from the first slice, so neighbours of the shown slice come first.
