@@ -70,15 +70,13 @@ def drop_file_cache(files: list[Path]) -> str:
 # ------------------------------------------------------------------ the loaders (child side)
 def _load_ichview(folder: Path) -> dict:
     from viewer.core import decode_pool
-    from viewer.core.loading import FirstSlice, iter_load_stack
+    from viewer.core.loading import FirstSlice, iter_load_stack, open_paths
     from viewer.core.pixels import decode_hu
-    from viewer.core.scan import scan_paths
-    from viewer.core.series import group_slices
     from viewer.core.volume import Volume
 
     base = _status_kb("VmHWM")
     t0 = time.perf_counter()
-    stack = max(group_slices(scan_paths([folder])).stacks(), key=lambda s: s.n_slices)
+    stack = max(open_paths([folder]).stacks(), key=lambda s: s.n_slices)
     t_scan = time.perf_counter() - t0
     t_first = None
     volume = None

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from inference.synth import variants
-from viewer.core.loading import load_stack
+from viewer.core.loading import load_stack, open_paths
 from viewer.core.orientation import canonical_geometry, classify_orientation
-from viewer.core.scan import scan_paths
-from viewer.core.series import Stack, group_slices
+from viewer.core.series import Stack
 from viewer.core.volume import Volume
 
 AXIAL_VARIANTS = {
@@ -23,7 +22,7 @@ GRID = variants.Grid(n_slices=6, rows=96, cols=80, row_spacing_mm=2.0, col_spaci
 
 
 def _only_stack(folder: Path) -> Stack:
-    stacks = group_slices(scan_paths([folder])).stacks()
+    stacks = open_paths([folder]).stacks()
     assert len(stacks) == 1
     return stacks[0]
 
