@@ -148,7 +148,9 @@ def erode(mask: np.ndarray, diagonal: bool = False) -> np.ndarray:
 
 
 def dilate(mask: np.ndarray) -> np.ndarray:
-    return ~erode(~mask)
+    """4-neighbour binary dilation (nothing grows in from outside the image)."""
+    m = np.pad(mask, 1, constant_values=False)
+    return m[1:-1, 1:-1] | m[:-2, 1:-1] | m[2:, 1:-1] | m[1:-1, :-2] | m[1:-1, 2:]
 
 
 def depth_map(mask: np.ndarray, pixel_mm: float, max_mm: float = 40.0) -> np.ndarray:
@@ -198,10 +200,10 @@ def analyse_slice(hu: np.ndarray, pixel_mm: tuple[float, float]) -> SliceAnatomy
     depth = depth_map(intracranial, px)
     cols = np.nonzero(intracranial.any(axis=0))[0]
     mid = float(np.average(np.arange(hu.shape[1]), weights=intracranial.sum(axis=0))) if cols.size else hu.shape[1] / 2
-    fine = box_mean(hu, max(1, int(round(0.6 / px))))
-    csf = intracranial & (fine < 18.0) & (fine > -15.0) & (depth > 1.0)
+    fine = box_mean(hu, max(1, int(round(1.0 / px))))
+    csf = dilate(erode(intracranial & (fine < 15.0) & (fine > -15.0) & (depth > 1.0)))
     x_mm = (np.arange(hu.shape[1]) - mid)[None, :] * pixel_mm[1]
-    ventricles = intracranial & (mean < 16.0) & (depth > 15.0) & (np.abs(x_mm) < 24.0)
+    ventricles = dilate(erode(intracranial & (mean < 16.0) & (depth > 15.0) & (np.abs(x_mm) < 24.0)))
     parenchyma = intracranial & (mean > 18.0) & (mean < 50.0) & (depth > 3.0)
     near_bone = bone.copy()
     for _ in range(max(2, int(round(3.0 / px)))):
@@ -219,10 +221,11 @@ class InsertedSlab:
 
     hu: np.ndarray  # (m, rows, cols) float32 (round / clip before writing)
     slice_indices: tuple[int, ...]  # indices of these slices in the background
-    masks: dict[str, np.ndarray]  # subtype -> (m, rows, cols) bool
+    masks: dict[str, np.ndarray]  # subtype -> (m, rows, cols) bool (occupancy >= threshold)
     labels: np.ndarray  # (m, 6) float32 in RSNA order
     lesions: tuple[dict, ...]  # what was inserted (subtype, centre slice, size, HU, ...)
     pixel_mm: tuple[float, float]
+    occupancy: dict[str, np.ndarray] = field(default_factory=dict)  # subtype -> (m, rows, cols) 0..1
 
 
 def _soft(signed: np.ndarray, edge: float) -> np.ndarray:
@@ -292,6 +295,7 @@ def insert_lesions(
             extent = reach
         elif subtype == "intraparenchymal":
             radius = min(spec.size_mm, 25.0)
+            lobes = (float(rng.uniform(0.0, 0.15)), float(rng.uniform(0, 6.3)), float(rng.uniform(0.0, 0.1)), float(rng.uniform(0, 6.3)))
             p0 = _pick(rng, a0.parenchyma & (a0.depth_mm > max(8.0, radius * 0.8)))
             extent = radius * spec.axes[2] * 1.4 + spec.edema_mm + 2.0
         elif subtype == "intraventricular":
@@ -323,8 +327,11 @@ def insert_lesions(
                     keep = np.ones(prof.shape, bool)
                 occ = _soft(thick * prof - a.depth_mm, 0.6) * (prof > 0) * a.intracranial * keep
             elif subtype == "intraparenchymal":
-                dist = np.sqrt((rr - p0[0] * pr) ** 2 / spec.axes[1] ** 2 + (cc - p0[1] * pc) ** 2 / spec.axes[0] ** 2 + dz * dz / spec.axes[2] ** 2)
-                occ = _soft(radius - dist, 0.6) * a.intracranial
+                dy, dx = rr - p0[0] * pr, cc - p0[1] * pc
+                dist = np.sqrt(dy**2 / spec.axes[1] ** 2 + dx**2 / spec.axes[0] ** 2 + dz * dz / spec.axes[2] ** 2)
+                theta = np.arctan2(dy, dx)
+                lobed = radius * (1.0 + lobes[0] * np.cos(2 * theta + lobes[1]) + lobes[2] * np.cos(3 * theta + lobes[3]))
+                occ = _soft(lobed - dist, 0.6) * a.intracranial
                 if spec.edema_mm > 0:
                     rim = _soft(radius + spec.edema_mm - dist, 1.5) * (1 - occ) * a.parenchyma
                     out[j] -= rim * np.float32(10.0)
@@ -336,7 +343,7 @@ def insert_lesions(
                     occ = a.ventricles * _soft(min(spec.size_mm + 5.0, 30.0) - dist, 0.6)
             else:
                 dist = np.sqrt((rr - p0[0] * pr) ** 2 + (cc - p0[1] * pc) ** 2 + dz * dz)
-                occ = a.csf * ~a.ventricles * np.clip(1.2 - dist / spec.size_mm, 0.0, 1.0)
+                occ = a.csf * ~a.ventricles * _soft(spec.size_mm - dist, 2.0)
             occ = occ.astype(np.float32)
             if occ.any():
                 occ_all[j] = box_mean(occ, 1)
@@ -357,7 +364,7 @@ def insert_lesions(
     for jj, s in enumerate(SUBTYPES, start=1):
         labels[:, jj] = masks[s].reshape(len(ks), -1).sum(axis=1) * pr * pc >= label_rule.min_area_mm2
     labels[:, 0] = labels[:, 1:].max(axis=1)
-    return InsertedSlab(out, tuple(ks), masks, labels, tuple(info), bg.pixel_mm)
+    return InsertedSlab(out, tuple(ks), masks, labels, tuple(info), bg.pixel_mm, occ_by)
 
 
 def _clot_texture(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

@@ -192,7 +192,7 @@ class Lesion:
         s = self.spec
         g = pt.grid
         r = np.sqrt((g.x - self._c[0]) ** 2 + (g.y - self._c[1]) ** 2 + (g.z - self._c[2]) ** 2)
-        w = np.clip(1.2 - r / s.size_mm, 0.0, 1.0)
+        w = np.clip(0.5 + (s.size_mm - r) / 4.0, 0.0, 1.0)
         spaces = pt.tissue == CSF
         if s.mode == "convexity":  # in the sulci, not the thin layer under the inner table
             spaces &= pt.depth_mm > 2.0
