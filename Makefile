@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 DEMO_DIR ?= $(HOME)/.cache/ichview/demo-study
 OUT_DIR ?= $(HOME)/.cache/ichview/demo-output
 
-.PHONY: run test install bench package test-package install-desktop train clean
+.PHONY: run test install bench package test-package install-desktop uninstall-desktop train clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,15 +45,24 @@ bench: $(STAMP)
 train: $(STAMP)
 	$(BIN)/ichview train --out resources/model
 
+# One-folder desktop bundle in dist/ichview/ (packaging/README.md). Bundles the torch in the venv: CPU by default.
 package: $(STAMP)
 	$(PY) -m pip install -q -e ".[package]"
 	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller packaging/ichview.spec
+	@du -sh dist/ichview
 
+# Builds the bundle if missing or older than the sources, then runs it (slow: not part of `make test`).
 test-package: $(STAMP)
+	$(PY) -m pip install -q -e ".[package]"
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow tests/packaging
 
+# Menu entry, icons, AppStream metainfo and the DICOM MIME type for this user ($XDG_DATA_HOME, default
+# ~/.local/share); launches dist/ichview/ichview when built, else the venv's ichview.
 install-desktop: $(STAMP)
-	$(PY) -m packaging_tools.install_desktop
+	$(PY) packaging/install_desktop.py
+
+uninstall-desktop:
+	$(PYTHON) packaging/install_desktop.py --uninstall
 
 clean:
 	rm -rf build dist .pytest_cache
