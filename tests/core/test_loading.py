@@ -161,3 +161,34 @@ def test_mixed_matrix_sizes_never_reach_the_loader(synthetic_stack: Stack) -> No
     mixed = dataclasses.replace(synthetic_stack, slices=(synthetic_stack.slices[0], odd) + synthetic_stack.slices[2:])
     with pytest.raises(ValueError, match="mixes matrix sizes"):
         load_stack(mixed)
+
+
+@pytest.mark.parametrize("parallel", ["serial", "processes"])
+def test_many_frame_enhanced_ct_is_decoded_frame_by_frame_in_parallel(tmp_path: Path, parallel: str) -> None:
+    """A 20-frame enhanced CT (built from pydicom-data's), frames stored in reverse z order."""
+    import copy
+
+    import pydicom
+
+    ds = pydicom.dcmread(get_testdata_file("eCT_Supplemental.dcm"))
+    raw = ds.pixel_array
+    n = 20
+    frames = np.stack([np.roll(raw[i % 2], 7 * i, axis=1) for i in range(n)])
+    items = []
+    for i in range(n):
+        item = copy.deepcopy(ds.PerFrameFunctionalGroupsSequence[i % 2])
+        item.PlanePositionSequence[0].ImagePositionPatient = [99.5, -301.5, 100.0 - 5.0 * i]  # descending
+        items.append(item)
+    ds.PerFrameFunctionalGroupsSequence = items
+    ds.NumberOfFrames = n
+    ds.PixelData = frames.astype("<u2").tobytes()
+    path = tmp_path / "enhanced_20.dcm"
+    ds.save_as(path)
+    (stack,) = [s for s in _stacks(path) if s.n_slices == n]
+    assert [h.frame for h in stack.slices] == list(range(n))[::-1]  # inferior (last frame) first
+    events = list(iter_load_stack(stack, parallel=parallel, workers=2))
+    volume = events[-1]
+    assert isinstance(volume, Volume)
+    expected = np.maximum(frames[::-1].astype(np.int32) - 1024, AIR_HU)[:, :, ::-1]  # IOP -x: flipped
+    np.testing.assert_array_equal(volume.hu, expected)
+    assert np.diff(volume.positions_mm) == pytest.approx([5.0] * (n - 1))

@@ -33,7 +33,9 @@ from viewer.core.pixels import (
     check_matrix,
     hu_params,
     native_tail_from_meta,
+    iter_stored_frames,
     read_dataset,
+    read_header,
     read_native_tail,
     stored_frames,
     stored_to_hu,
@@ -48,6 +50,7 @@ _COST_MS_COMPRESSED = 12.0
 _PROCESS_START_MS = 600.0  # forkserver: interpreter + imports, paid once per session
 _FORK_START_MS = 30.0  # fork from a single-threaded process
 _NATIVE_TS = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", ""})
+_FRAMES_PER_TASK = 8  # frames of one multi-frame file decoded per task
 _CHUNK_FILES = 4  # files per process task: fewer round trips, progress still fine-grained
 
 
@@ -69,13 +72,17 @@ def decode_file_into(task: FileTask, out: np.ndarray, transform: InPlaneTransfor
         if stored is not None:
             stored_to_hu(transform.apply(stored), task.fast[1], out=out[task.items[0][0]])
             return None
+    if task.items[0][1] is not None:  # frames of a multi-frame file, streamed one at a time
+        header = read_header(task.path)
+        check_matrix(header, task.path, rows, cols)
+        slice_of = {frame: k for k, frame in task.items}
+        for frame, image in iter_stored_frames(header, task.path, list(slice_of)):
+            stored_to_hu(transform.apply(image), hu_params(header, frame), out=out[slice_of[frame]])
+        return header
     ds = read_dataset(task.path)
     check_matrix(ds, task.path, rows, cols)
-    frames = [f for _, f in task.items]
-    multi = frames[0] is not None
-    stored = stored_frames(ds, task.path, frames if multi else None)
-    for (k, frame), image in zip(task.items, stored):
-        stored_to_hu(transform.apply(image), hu_params(ds, frame), out=out[k])
+    (k, _), = task.items
+    stored_to_hu(transform.apply(stored_frames(ds, task.path)[0]), hu_params(ds), out=out[k])
     return ds
 
 
@@ -228,6 +235,10 @@ def file_tasks(stack: Stack) -> list[FileTask]:
     tasks = []
     for path, items in by_path.items():
         h = first_header[path]
+        if items[0][1] is not None:  # multi-frame: chunks of frames, so every worker gets some
+            for i in range(0, len(items), _FRAMES_PER_TASK):
+                tasks.append(FileTask(path, tuple(items[i : i + _FRAMES_PER_TASK])))
+            continue
         fast = None
         if len(items) == 1:
             fast = native_tail_from_meta(
@@ -238,14 +249,14 @@ def file_tasks(stack: Stack) -> list[FileTask]:
     return tasks
 
 
-def _choose_parallel(stack: Stack, n_files: int, workers: int, parallel: str) -> str:
+def _choose_parallel(stack: Stack, n_tasks: int, workers: int, parallel: str) -> str:
     if parallel != "auto":
         return parallel
-    if workers <= 1 or n_files <= 2:
+    if workers <= 1 or n_tasks <= 2:
         return "serial"
     compressed = any(h.transfer_syntax_uid not in _NATIVE_TS for h in stack.slices[:1] + stack.slices[-1:])
     pixels = stack.slices[0].rows * stack.slices[0].columns / (512 * 512)
-    cost_ms = n_files * pixels * (_COST_MS_COMPRESSED if compressed else _COST_MS_NATIVE)
+    cost_ms = stack.n_slices * pixels * (_COST_MS_COMPRESSED if compressed else _COST_MS_NATIVE)
     pool_ready = _PROCESS_POOL is not None and _PROCESS_POOL_SIZE == workers
     start_ms = 0.0 if pool_ready else (_FORK_START_MS if _start_method() == "fork" else _PROCESS_START_MS)
     saving_ms = cost_ms * (1 - 1 / workers)

@@ -18,7 +18,7 @@ the rescale is not integral; never float64):
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -390,6 +390,29 @@ def stored_frames(ds: Dataset, path: Path | str, frames: Sequence[int] | None = 
             return arr.reshape((-1,) + arr.shape[-2:])
         return np.stack([pydicom.pixels.pixel_array(ds, index=int(f), raw=True) for f in frames])
     except Exception as exc:  # noqa: BLE001 - the codec's own failure, reported with the file
+        name = UID(ts).name if ts else "unknown transfer syntax"
+        raise PixelDecodeError(path, f"{name} ({ts}): {exc}", codec_fix(ts)) from exc
+
+
+def read_header(path: Path | str) -> Dataset:
+    """The header without pixel data (raises PixelDecodeError naming the file)."""
+    try:
+        return pydicom.dcmread(str(path), force=True, stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001
+        raise PixelDecodeError(path, f"the file cannot be read ({exc})", "check that the file is complete") from exc
+
+
+def iter_stored_frames(header: Dataset, path: Path | str, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame, stored (rows, cols)) of some frames of a multi-frame file, read one frame at a time
+    from the file (never the whole pixel data at once), in ascending frame order."""
+    ts = str(header.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))
+    wanted = sorted(set(int(f) for f in frames))
+    try:
+        for frame, image in zip(wanted, pydicom.pixels.iter_pixels(str(path), indices=wanted, raw=True)):
+            yield frame, image
+    except PixelDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the codec's or reader's failure, with the file
         name = UID(ts).name if ts else "unknown transfer syntax"
         raise PixelDecodeError(path, f"{name} ({ts}): {exc}", codec_fix(ts)) from exc
 
