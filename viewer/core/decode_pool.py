@@ -8,8 +8,13 @@ and the mapping is freed with the array). Small uncompressed loads decode serial
 thread: starting worker processes would cost more than it saves, and threads gain little for the
 GIL-bound reader (they remain available as parallel="threads").
 
-The pool is started once per process (forkserver, preloading this module, so Qt or torch in the
-parent never get forked) and reused by later loads.
+Uncompressed single-frame files are read straight from their end (pixels.read_native_tail, layout
+and rescale from the scanned header, checked before use); JPEG Lossless goes through GDCM;
+multi-frame files are streamed a frame at a time, in chunks of frames spread over the workers.
+
+The pool is started once per process and reused by later loads: with fork while the process runs a
+single thread (a CLI, the benchmark: milliseconds), else with a forkserver preloading this module
+(the GUI: Qt is never forked; ~0.5 s once, which `warm_up_pool` can take at start-up).
 """
 from __future__ import annotations
 
