@@ -32,6 +32,8 @@ from viewer.core.volume import AIR_HU, HU_DTYPE
 
 
 # Transfer syntax -> (what decodes it, the pip package that provides it).
+_HU_MAX = int(np.iinfo(HU_DTYPE).max)
+
 _CODEC_FIX: dict[str, str] = {
     "1.2.840.10008.1.2.4.57": "install pylibjpeg and pylibjpeg-libjpeg (or python-gdcm) for JPEG Lossless",
     "1.2.840.10008.1.2.4.70": "install pylibjpeg and pylibjpeg-libjpeg (or python-gdcm) for JPEG Lossless",
@@ -194,7 +196,9 @@ def stored_to_hu(stored: np.ndarray, params: HuParams, *, out: np.ndarray | None
         hu += np.float32(intercept)
         np.rint(hu, out=hu)
     # Below air is padding / outside the field of view (-2000, -3024, ...): it becomes air.
-    np.clip(hu, AIR_HU, np.iinfo(HU_DTYPE).max, out=hu)
+    np.maximum(hu, AIR_HU, out=hu)
+    if max(lo * slope, hi * slope) + intercept > _HU_MAX:  # only when int16 could overflow
+        np.minimum(hu, _HU_MAX, out=hu)
     if pad is not None:
         hu[pad] = AIR_HU
     if out is None:
