@@ -626,7 +626,7 @@ class HeadModel:
 
         # Falx (thin dense midline membrane) and the superior sagittal sinus.
         falx = cavity & ~posterior & (ax < 0.7) & (above_cc | (y < -42.0) | (y > 44.0)) & (depth > 1.0)
-        hu[falx] = 60.0
+        hu[falx] = 50.0
         tissue[falx] = FALX
         if p.falx_calc_hu > 0:
             for fy, fz in self.falx_plaques:

@@ -238,7 +238,7 @@ SAH_SITES = (
 )
 
 
-def _surface_point(direction: np.ndarray, inset_mm: float = 0.0) -> np.ndarray:
+def surface_point(direction: np.ndarray, inset_mm: float = 0.0) -> np.ndarray:
     """A point on the supratentorial inner table along `direction` from (0, 5, 0)."""
     from inference.synth.anatomy import CAV_A, CAV_Z_DOWN, CAV_Z_UP
 
@@ -271,14 +271,14 @@ def random_lesion(
         az = np.deg2rad(rng.choice([rng.uniform(-40, 40), rng.uniform(-80, -40), rng.uniform(40, 80)]))
         el = np.deg2rad(rng.uniform(-15, 35))
         direction = np.array([side * np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        c = _surface_point(direction)
+        c = surface_point(direction)
         return LesionSpec("epidural", tuple(c), size_mm=8 + 32 * size_q, thickness_mm=3 + 22 * size_q,
                           hu=hu, heterogeneity_hu=het, seed=seed)
     if subtype == "subdural":
         az = np.deg2rad(rng.uniform(-70, 70))
         el = np.deg2rad(rng.uniform(-5, 40))
         direction = np.array([side * np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        c = _surface_point(direction)
+        c = surface_point(direction)
         mode = str(rng.choice(["", "", "", "falx", "tentorium"]))
         if mode == "falx":
             c = np.array([side * 1.0, rng.uniform(-30, 40), rng.uniform(28, 50)])
@@ -313,7 +313,7 @@ def random_lesion(
             az = np.deg2rad(rng.uniform(-80, 80))
             el = np.deg2rad(rng.uniform(0, 50))
             direction = np.array([side * np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-            c, mode = _surface_point(direction, inset_mm=6.0), "convexity"
+            c, mode = surface_point(direction, inset_mm=6.0), "convexity"
         return LesionSpec("subarachnoid", tuple(c), size_mm=8 + 45 * size_q, hu=hu, heterogeneity_hu=het,
                           mode=mode, seed=seed)
     raise ValueError(f"unknown subtype {subtype!r}; expected one of {SUBTYPES}")
