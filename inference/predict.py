@@ -143,14 +143,21 @@ class Engine:
             raise ValueError("batch_size must be >= 1")
         cam_labels = tuple(cam_labels)
         _label_indices(cam_labels)
-        for start in range(0, n, batch_size):
+        # Pre-process a few batches at a time (neighbour slices shared between batches are pooled
+        # once), but the first batch alone so the first result arrives early.
+        chunk = max(batch_size, (32 // batch_size) * batch_size)
+        starts = [0] + list(range(batch_size, n, chunk)) if n > batch_size else [0]
+        for c0 in starts:
+            c1 = min(n, batch_size if c0 == 0 else c0 + chunk)
             if cancel is not None and cancel.is_set():
                 return
-            idx = list(range(start, min(n, start + batch_size)))
-            prepared = make_inputs(hu, positions_mm, pixel_spacing_mm, self.config, indices=idx)
-            probs, cams = self._forward(prepared.x, cam_labels)
-            for j, k in enumerate(idx):
-                yield k, probs[j], (None if cams is None else cams[j])
+            prepared = make_inputs(hu, positions_mm, pixel_spacing_mm, self.config, indices=range(c0, c1))
+            for b0 in range(0, c1 - c0, batch_size):
+                if b0 and cancel is not None and cancel.is_set():
+                    return
+                probs, cams = self._forward(prepared.x[b0 : b0 + batch_size], cam_labels)
+                for j in range(probs.shape[0]):
+                    yield c0 + b0 + j, probs[j], (None if cams is None else cams[j])
 
     def iter_predict(
         self,

@@ -67,6 +67,17 @@ def test_synthetic_head_and_a_single_slice_are_accepted(head_hu: np.ndarray) -> 
 
 
 @pytest.mark.parametrize("name", ["ge_head_ct_tilted", "invesalius_head_ct_0051"])
+def test_calcifications_and_dense_falx_are_not_mistaken_for_contrast(head_hu: np.ndarray) -> None:
+    """Hard negatives of the hemorrhage task must still be analysed."""
+    hu = head_hu.copy()
+    n, size, _ = hu.shape
+    mid = size // 2
+    hu[:, mid - 40 : mid + 40, mid - 1 : mid + 2] = 140  # dense falx, 80 x 3 pixels
+    for dy, dx in ((-10, 12), (-10, -12), (25, 0)):  # choroid plexus / pineal calcifications
+        hu[:, mid + dy - 3 : mid + dy + 3, mid + dx - 3 : mid + dx + 3] = 400
+    assert check_volume(make_volume(hu)).accepted
+
+
 def test_real_head_cts_are_accepted(real_data: Path, name: str) -> None:
     tree = open_paths([real_data / name])
     stacks = tree.stacks()
