@@ -90,13 +90,13 @@ def test_non_latin_patient_names_are_real_text(
 ) -> None:
     if cjk_font == "none":  # a machine without a CJK TrueType font: reportlab's CID fonts only
         monkeypatch.setenv(report_fonts.CJK_FONT_ENV, "none")
-    report_fonts.embedded_cjk_charset.cache_clear()
+    report_fonts.embedded_cjk_fonts.cache_clear()
     try:
         study, _ = _one_stack_study(name)
         pages = _pages(write_findings_pdf(tmp_path / "names.pdf", study))
     finally:
         monkeypatch.undo()
-        report_fonts.embedded_cjk_charset.cache_clear()
+        report_fonts.embedded_cjk_fonts.cache_clear()
     for text, _ in pages:  # the header carries the name on every page
         for part in expect:
             assert part in text

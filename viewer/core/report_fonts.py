@@ -3,7 +3,7 @@
 - Latin, Greek and Cyrillic: DejaVu Sans (a Latin-Greek-Cyrillic subset shipped in resources/fonts,
   Bitstream Vera licence), embedded as a TrueType subset by reportlab.
 - Chinese, Japanese and Korean: a CJK TrueType font found on the machine ($ICHVIEW_CJK_FONT, or
-  Debian's Droid Sans Fallback) when it has every character of the text, embedded as a subset so
+  Debian's Droid Sans Fallback / Nanum / UnFonts) when one has every character of the text, embedded as a subset so
   any reader shows it; otherwise reportlab's Adobe CID fonts (HeiseiKakuGo-W5, STSong-Light,
   MSung-Light, HYGothic-Medium), which are referenced, not embedded: the PDF reader supplies the
   glyphs (Acrobat, pdf.js, pdfium, poppler with poppler-data do), and text extraction works.
@@ -31,9 +31,11 @@ CJK_CHINESE_TRADITIONAL = "MSung-Light"
 CJK_KOREAN = "HYGothic-Medium"
 CJK_EMBEDDED = "IchviewCJK"
 CJK_FONT_ENV = "ICHVIEW_CJK_FONT"
-CJK_TTF_CANDIDATES = (
-    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
+CJK_TTF_CANDIDATES = (  # TrueType outlines only (reportlab cannot embed CFF-based OpenType)
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),  # Debian fonts-droid-fallback
     Path("/usr/share/fonts/truetype/droid/DroidSansFallback.ttf"),
+    Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf"),  # Debian fonts-nanum (Hangul)
+    Path("/usr/share/fonts/truetype/unfonts-core/UnDotum.ttf"),  # Debian fonts-unfonts-core (Hangul)
 )
 
 FONTS_DIR = Path(__file__).resolve().parents[2] / "resources" / "fonts"
@@ -66,25 +68,27 @@ def register_fonts() -> tuple[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def embedded_cjk_charset() -> frozenset[int]:
-    """Code points of the CJK TrueType font registered as CJK_EMBEDDED (empty when none was found).
+def embedded_cjk_fonts() -> tuple[tuple[str, frozenset[int]], ...]:
+    """(registered font name, code points) of each CJK TrueType font found, in preference order.
 
     $ICHVIEW_CJK_FONT names a TrueType file to prefer; "none" turns embedding off (CID fonts only).
+    Candidates that are missing or unreadable are passed over (the CID fonts remain).
     """
     env = os.environ.get(CJK_FONT_ENV, "")
     if env.strip().lower() == "none":
-        return frozenset()
-    candidates = ([Path(env)] if env else []) + list(CJK_TTF_CANDIDATES)
-    for path in candidates:
+        return ()
+    found: list[tuple[str, frozenset[int]]] = []
+    for path in ([Path(env)] if env else []) + list(CJK_TTF_CANDIDATES):
         if not path.is_file():
             continue
+        name = f"{CJK_EMBEDDED}{len(found) + 1}"
         try:
-            font = TTFont(CJK_EMBEDDED, str(path))
+            font = TTFont(name, str(path))
         except Exception:  # noqa: BLE001 - an unusable system font just means the CID fallback
             continue
         pdfmetrics.registerFont(font)
-        return frozenset(font.face.charToGlyph)
-    return frozenset()
+        found.append((name, frozenset(font.face.charToGlyph)))
+    return tuple(found)
 
 
 def _is_hangul(ch: str) -> bool:
@@ -126,9 +130,9 @@ def cjk_font_for(text: str, *, allow_embedded: bool = True) -> str:
     the CID font whose character collection fits best."""
     cjk = "".join(ch for ch in text if is_cjk(ch))
     if allow_embedded:
-        charset = embedded_cjk_charset()
-        if charset and all(ord(ch) in charset for ch in cjk):
-            return CJK_EMBEDDED
+        for name, charset in embedded_cjk_fonts():
+            if all(ord(ch) in charset for ch in cjk):
+                return name
     if any(_is_kana(ch) for ch in cjk):
         return CJK_JAPANESE
     if any(_is_hangul(ch) for ch in cjk):
