@@ -15,7 +15,8 @@ What the model sees for a target slice t (all in the core's canonical orientatio
   single slice is thus a valid input: all three slab positions show that slice (the model then
   has no through-plane context, like a 2D classifier).
 * **Fixed physical in-plane grid.** `image_size` x `image_size` pixels of `pixel_mm` each, centred
-  on the centroid of tissue (> `tissue_threshold_hu`) of the target slab, so the field of view and
+  on the centroid of tissue (> `tissue_threshold_hu`) of the target slab (refined twice on tissue
+  within 0.45 field of view of the estimate, so a table or head rest does not pull it), so the field of view and
   table position of the scanner do not matter and pixels are square in mm whatever the source
   spacing (anisotropic pixel spacing is respected). The source is first box-averaged by the
   integer factor that keeps it at least as fine as the target grid (anti-aliasing), then sampled
@@ -261,6 +262,17 @@ def make_inputs(
     cc = torch.arange(pc, dtype=torch.float32)
     cy = torch.where(mass > 0, (tissue.sum(2) * rr).sum(1) / mass.clamp(min=1), torch.full_like(mass, (pr - 1) / 2))
     cx = torch.where(mass > 0, (tissue.sum(1) * cc).sum(1) / mass.clamp(min=1), torch.full_like(mass, (pc - 1) / 2))
+    # Two mean-shift steps: keep only tissue within ~0.45 field of view of the estimate, so a table,
+    # head rest or shoulders in a large field of view do not pull the head off centre.
+    radius_mm = 0.45 * config.image_size * config.pixel_mm
+    for _ in range(2):
+        dy_mm = (rr[None, :, None] - cy[:, None, None]) * (sr * fr)
+        dx_mm = (cc[None, None, :] - cx[:, None, None]) * (sc * fc)
+        near = tissue * ((dy_mm * dy_mm + dx_mm * dx_mm) < radius_mm * radius_mm)
+        m_near = near.sum(dim=(1, 2))
+        ok = m_near > 0
+        cy = torch.where(ok, (near.sum(2) * rr).sum(1) / m_near.clamp(min=1), cy)
+        cx = torch.where(ok, (near.sum(1) * cc).sum(1) / m_near.clamp(min=1), cx)
     # Pooled pixel i is centred on source pixel i*f + (f-1)/2.
     centre_row = cy.double().numpy() * fr + (fr - 1) / 2.0
     centre_col = cx.double().numpy() * fc + (fc - 1) / 2.0
