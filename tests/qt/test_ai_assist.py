@@ -6,6 +6,7 @@ they assert that the trained model finds the synthetic bleed and calls the clean
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from window_driver import open_and_wait, viewport_image
 
 from inference.labels import LABELS
 from viewer.core.findings import HONEST_USE, VERDICT_NEGATIVE, VERDICT_POSITIVE
-from viewer.qt.ai_assist import EXPORT_FILTERS, AiAssist
+from viewer.qt.ai_assist import EXPORT_FILTERS, AiAssist, default_threads
 
 TIMEOUT_MS = 120_000
 
@@ -66,7 +67,7 @@ def bone_kernel_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def assisted(main_window, weights: Path):  # noqa: ANN001, ANN201
     """The real main window with the AI attached (torch on one thread); every thread joined after."""
-    ai = AiAssist(main_window, weights=weights, device="cpu", threads=1)
+    ai = AiAssist(main_window, weights=weights, device="cpu")  # default threads: all cores but one
     yield main_window, ai
     assert ai.shutdown(30.0), "an AI thread did not end"
     assert main_window.shutdown_jobs(30.0), "a worker thread did not end"
@@ -147,6 +148,7 @@ def test_bleed_study_end_to_end(qtbot, assisted, bleed_study, tmp_path, monkeypa
     volume = open_and_analyse(qtbot, window, ai, folder)
     n = volume.n_slices
     assert ai.strip.n_points() == n  # one point per slice
+    assert ai.worker_torch_threads == default_threads() == max(1, (os.cpu_count() or 1) - 1)
     bleed = bleed_slices(study)
 
     # N from the first slice jumps into the bleed; the verdict says so, in words.
@@ -302,6 +304,24 @@ def test_export_failure_midway_leaves_nothing_and_tells_the_user(qtbot, assisted
     assert not any((out / "report.json").iterdir())
     boxes = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, QtWidgets.QMessageBox) and w.isVisible()]
     assert any("report.json" in b.text() for b in boxes)
+
+    # A report is never written into the study folder: refused before anything is written.
+    before = sorted(p.name for p in clean_study[0].iterdir())
+    with qtbot.waitSignal(window.error_reported, timeout=TIMEOUT_MS) as error:
+        export_via_menu(qtbot, window, ai, monkeypatch, clean_study[0] / "inside.pdf")
+    assert "study folder" in error.args[0]
+    assert sorted(p.name for p in clean_study[0].iterdir()) == before
+
+
+def test_closing_the_window_mid_run_stops_inference(qtbot, assisted, long_series) -> None:  # noqa: ANN001
+    window, ai = assisted
+    with qtbot.waitSignal(ai.result_shown, timeout=TIMEOUT_MS):
+        window.open_paths([str(long_series[0])])
+    job = ai.job()
+    assert job is not None and job.is_running()
+    window.close()
+    assert job.wait(30.0) and job.cancelled
+    assert ai.stack_findings(job.key) is None
 
 
 def test_label_opacity_threshold_controls(qtbot, assisted, bleed_study) -> None:  # noqa: ANN001

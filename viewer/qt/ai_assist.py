@@ -198,7 +198,7 @@ class AiAssist(QtCore.QObject):
         self._threads = default_threads() if threads is None else int(threads)
         self._batch_size = int(batch_size)
         self._engine: Any = None
-        self._engine_error: BaseException | None = None
+        self.worker_torch_threads = 0  # torch CPU threads seen by the last inference worker
         self._engine_lock = threading.Lock()
         self._compute_lock = threading.Lock()  # one batch at a time, whichever job asks
         self._late_lock = threading.Lock()
@@ -232,6 +232,11 @@ class AiAssist(QtCore.QObject):
     def engine(self) -> Any:
         """The loaded inference engine (None until the first run or warm-up loaded it)."""
         return self._engine
+
+    @property
+    def threads(self) -> int:
+        """The torch CPU threads the model runs on (all cores but one by default)."""
+        return self._threads
 
     @property
     def dropped_results(self) -> int:
@@ -418,6 +423,7 @@ class AiAssist(QtCore.QObject):
         strip_box.setMinimumHeight(130)
         self.strip_dock = w.add_dock("AI probability", strip_box, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)  # type: ignore[attr-defined]
         self.panel = FindingsPanel()
+        self.panel.setMinimumWidth(340)
         self.panel.slice_activated.connect(self._on_panel_slice)
         self.panel_dock = w.add_dock("AI findings", self.panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)  # type: ignore[attr-defined]
         if getattr(w, "tag_dock", None) is not None:
@@ -566,6 +572,14 @@ class AiAssist(QtCore.QObject):
     def _generate(self, volume: Volume, cancel: threading.Event) -> Iterator[object]:
         """Worker side: load the engine, check the stack, stream per-slice results."""
         engine = self._load_engine()
+        # torch's CPU thread count is per calling thread once torch is initialised: cap it here, in
+        # the thread that runs the model, so the GUI keeps its core.
+        import torch
+
+        from inference.device import set_threads
+
+        set_threads(self._threads)
+        self.worker_torch_threads = torch.get_num_threads()
         yield EngineReady(engine.info, engine.device)
         acceptance = engine.check(volume)
         yield StackChecked(volume.stack_id, acceptance)
