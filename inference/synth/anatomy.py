@@ -343,7 +343,7 @@ class HeadModel:
         depth_s = (1.0 - rs) * rs / np.maximum(grad, 1e-6)
         # Floor of the supratentorial cavity: anterior fossa, middle fossa / sella, tentorium.
         ant = -22.0 - 6.0 * np.exp(-((x / 9.0) ** 2))
-        mid = -47.0 + 15.0 * np.exp(-((x / 14.0) ** 2))
+        mid = -30.0 + 0.0 * x  # sella / parasellar level; the temporal lobes are added below
         tent = self.tentorium_z(x, y)
         w_am = _sigmoid((y + 28.0 + 0.12 * ax) / 2.5)
         w_mp = _sigmoid((y - 14.0 + 0.0 * ax) / 2.5)
@@ -359,6 +359,15 @@ class HeadModel:
         ybs = self.brainstem_y(z)
         depth_bs = 15.0 - np.sqrt((x / 1.0) ** 2 + ((y - ybs) / 1.05) ** 2)
         depth_bs = np.where((z < -8.0) & (z > -95.0), depth_bs, -50.0)
+        # Temporal lobes in the middle cranial fossae: rounded poles, floor near z = -48.
+        depth_tl = np.full(x.shape, -50.0, np.float32)
+        for sx in (-1.0, 1.0):
+            tc, ta = (sx * 40.0, -4.0, -28.0), (24.0, 34.0, 20.0)
+            rt = np.sqrt(_ell2(x, y, z, tc, ta))
+            gt = np.sqrt(((x - tc[0]) / ta[0] ** 2) ** 2 + ((y - tc[1]) / ta[1] ** 2) ** 2 + ((z - tc[2]) / ta[2] ** 2) ** 2)
+            depth_tl = np.maximum(depth_tl, (1.0 - rt) * rt / np.maximum(gt, 1e-6))
+        depth_tl = np.minimum(depth_tl, depth_s)
+        depth_sup = np.maximum(depth_sup, depth_tl)
         depth = np.maximum(np.maximum(depth_sup, depth_pf), depth_bs).astype(np.float32)
         cavity = depth > 0
         posterior = (depth_pf > 0) & (z < tent) | ((depth_bs > 0) & (z < -60))
@@ -376,7 +385,7 @@ class HeadModel:
         out_vault = -depth_s  # distance outside the cavity ellipsoid (mm, approximate)
         base_block = (z > -78.0 + 0.15 * (y + 20)) & (depth_s > -t) & (z < floor + 2)
         base_block &= (np.abs(x) < 58.0) & (y > -95.0)
-        skull_outer = ((out_vault < t) & (depth_floor > -3.0)) | ((depth_pf > -t - 2.0) & (z < tent + 10)) | base_block
+        skull_outer = ((out_vault < t) & (depth_floor > -3.0)) | ((depth_pf > -t) & (z < tent + 10)) | base_block
         bone = skull_outer & ~cavity
         d_bone = np.where(depth_s < 0, -depth_s, np.where(depth_pf < 0, -depth_pf, 0.0))
         head_r = out_vault - t  # distance outside the outer table
@@ -471,7 +480,8 @@ class HeadModel:
             win = g.window(np.array(c), np.array(a))
             if win is None:
                 continue
-            cells = (np.sin(x[win] * 1.3) * np.sin(y[win] * 1.1) * np.sin(z[win] * 1.2)) > -0.15
+            xs, ys, zs = x[win], y[win], z[win]
+            cells = (np.sin(xs * 0.9 + 0.7 * np.sin(ys * 0.5)) + np.sin(ys * 0.8 + 0.6 * np.sin(zs * 0.6)) + np.sin(zs * 0.85 + 0.5 * np.sin(xs * 0.55))) > -0.4
             e = (_ell2(x[win], y[win], z[win], c, a) < 1.0) & cells & (bone[win] | soft[win])
             hu[win][e] = -950.0
             tissue[win][e] = AIR
@@ -541,7 +551,8 @@ class HeadModel:
         ybs = self.brainstem_y(z)
         rbs = np.sqrt(x**2 + (y - ybs) ** 2)
         bs_r = np.where(z > -30, 11.5, np.where(z > -58, 13.5 - 0.05 * (z + 30), 8.5))
-        cistern = cavity & (z < -8.0) & (z > -82.0) & (rbs < bs_r + 3.0 + 2.0 * at) & (rbs >= bs_r)
+        ring = bs_r + (1.2 + 2.0 * at) * np.where((y - ybs) < 0, 1.6, np.where(z > -28, 1.0, 0.25))
+        cistern = cavity & (z < -8.0) & (z > -82.0) & (rbs < ring) & (rbs >= bs_r)
         suprasellar = cavity & (_ell2(x, y, z, (0.0, -8.0, -22.0), (12.0, 9.0, 5.0)) < 1.0)
         quad = cavity & (_ell2(x, y, z, (0.0, 28.0, -14.0), (8.0, 6.0, 6.0)) < 1.0)
         csf_mask |= cistern | suprasellar | quad
