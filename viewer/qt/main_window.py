@@ -592,6 +592,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tag_browser = TagBrowser(self)
         self.tag_dock = self.add_dock("DICOM tags", self.tag_browser, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.tag_dock.hide()
+        self.tag_dock.toggleViewAction().setShortcut(QtGui.QKeySequence("Ctrl+T"))
+        self.tag_dock.toggleViewAction().setText("DICOM &tags of this slice")
         self.tag_dock.visibilityChanged.connect(lambda _v: self._update_tags())
         self.slice_view.index_changed.connect(lambda _i: self._update_tags())
         self.slice_view.volume_changed.connect(lambda _v: self._update_tags())
@@ -755,6 +757,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._menus["Tools"] = tools_menu
         tools_menu.addActions([self.ruler_action, self.ellipse_action, self.delete_measurement_action,
                                self.clear_measurements_action])
+        if self.tag_dock is not None:
+            tools_menu.addSeparator()
+            tools_menu.addAction(self.tag_dock.toggleViewAction())
+            self.addAction(self.tag_dock.toggleViewAction())
+            self._all_actions.append(self.tag_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         self._menus["Help"] = help_menu
         help_menu.addActions([self.shortcuts_action, self.about_action])
