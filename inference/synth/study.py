@@ -18,6 +18,7 @@ folder sees only the series (a scan of out_dir skips the ground-truth files as n
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -174,10 +175,13 @@ def make_study(
                 occ_all[s][k] = o
                 masks[s][k] = o >= label_rule.mask_threshold
     labels = labels_from_masks(masks, px * px, label_rule)
+    # UIDs depend on everything that changes the pixels, so different studies never share UIDs.
+    fingerprint = repr((seed, slice_thickness_mm, step, tilt_deg, noise, kernel, streaks_hu, matrix, fov_mm,
+                        z_range_mm, render_pixel_mm, hp, specs))
     spec = series or SeriesSpec(
         patient_name=f"SYNTHETIC^HEAD^{seed}",
         patient_id=f"SYN-{seed:06d}",
-        uid_seed=f"study-{seed}-{slice_thickness_mm}-{tilt_deg}",
+        uid_seed=f"study-{hashlib.sha256(fingerprint.encode()).hexdigest()[:24]}",
         series_description=f"SYNTHETIC HEAD {slice_thickness_mm:g}mm{' TILT' if tilt_deg else ''}",
         study_description="SYNTHETIC HEAD CT (not a patient)",
         pixel_spacing_mm=(px, px),

@@ -56,6 +56,9 @@ def test_study_is_deterministic_and_canonical() -> None:
     assert a.hu.dtype == np.int16 and a.hu.shape[1:] == (128, 128)
     c = make_study(6, lesions=["subdural"], **FAST)
     assert not np.array_equal(a.hu, c.hu)
+    assert a.series.resolved_uids() == b.series.resolved_uids()
+    d = make_study(5, lesions=["epidural"], **FAST)  # same seed, other content: other UIDs
+    assert len({a.series.resolved_uids()[0], c.series.resolved_uids()[0], d.series.resolved_uids()[0]}) == 3
     # Canonical orientation: anterior up (the face / frontal bone is at low rows), slices upward.
     assert np.all(np.diff(a.positions_mm[:, 2]) > 0)
     assert a.iop == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
