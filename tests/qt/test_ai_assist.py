@@ -110,6 +110,27 @@ def heat_pixels(window) -> int:  # noqa: ANN001
     return int((chroma > 40).sum())
 
 
+def heat_centroid_mm(window) -> tuple[float, float] | None:  # noqa: ANN001
+    """Where the rendered heatmap colours are centred on the image, in image millimetres."""
+    view = window.slice_view
+    image = viewport_image(window)
+    rgb = _rgb(image)
+    chroma = rgb.max(axis=-1) - rgb.min(axis=-1)
+    v = view.volume
+    dpr = image.devicePixelRatio()
+    corner = [view.graphics.mapFromScene(view.view_box.mapViewToScene(QtCore.QPointF(x, y)))
+              for x, y in ((0.0, 0.0), (v.hu.shape[2] * v.pixel_spacing_mm[1], v.hu.shape[1] * v.pixel_spacing_mm[0]))]
+    x0, y0 = int(corner[0].x() * dpr) + 40, int(corner[0].y() * dpr) + 40  # clear of edge letters
+    x1, y1 = int(corner[1].x() * dpr) - 40, int(corner[1].y() * dpr) - 40
+    mask = np.zeros(chroma.shape, bool)
+    mask[y0:y1, x0:x1] = chroma[y0:y1, x0:x1] > 40
+    if not mask.any():
+        return None
+    ys, xs = np.nonzero(mask)
+    p = view.view_box.mapSceneToView(view.graphics.mapToScene(QtCore.QPoint(int(xs.mean() / dpr), int(ys.mean() / dpr))))
+    return p.x(), p.y()
+
+
 def pdf_pages(path: Path) -> list[tuple[str, int]]:
     """(text, number of embedded images) per page."""
     pdf = pdfium.PdfDocument(str(path))
@@ -169,6 +190,11 @@ def test_bleed_study_end_to_end(qtbot, assisted, bleed_study, tmp_path, monkeypa
     # The rendered image: heatmap colours on the bleed slice, none on a clean slice with calcifications.
     window.slice_view.set_index(inside)
     assert heat_pixels(window) > 50
+    # ... centred on the bleed (Grad-CAM cells are ~10 mm: within 25 mm of the bleed's centre).
+    rows, cols = np.nonzero(study.masks["intraparenchymal"][inside])
+    bleed_mm = (cols.mean() + 0.5) * volume.pixel_spacing_mm[1], (rows.mean() + 0.5) * volume.pixel_spacing_mm[0]
+    heat_mm = heat_centroid_mm(window)
+    assert heat_mm is not None and np.hypot(heat_mm[0] - bleed_mm[0], heat_mm[1] - bleed_mm[1]) < 25.0, (heat_mm, bleed_mm)
     viewport_image(window).save(str(artifacts_dir / "ai_bleed_slice.png"))
     window.grab().save(str(artifacts_dir / "ai_window_bleed.png"))
     clean = [i for i in range(n) if abs(i - bleed[0]) > 3 and abs(i - bleed[-1]) > 3]
@@ -197,6 +223,19 @@ def test_bleed_study_end_to_end(qtbot, assisted, bleed_study, tmp_path, monkeypa
     assert data["series"][0]["verdict"]["ich_suspected"] is True
     assert len(data["series"][0]["slices"]) == n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.json", "findings.pdf"]
+
+    # The headless `ichview analyze` on the same study writes the same verdict and probabilities.
+    from viewer.cli.analyze import main as analyze
+
+    headless = tmp_path / "headless" / "h.json"
+    headless.parent.mkdir()
+    assert analyze([str(folder), "--json", str(headless), "--weights", str(ai.engine.path), "--device", "cpu",
+                    "--threads", "1", "--quiet"]) == 0
+    cli = json.loads(headless.read_text(encoding="utf-8"))["series"][0]
+    assert cli["verdict"]["ich_suspected"] is True
+    gui_any = [s["probabilities"]["any"] for s in data["series"][0]["slices"]]
+    cli_any = [s["probabilities"]["any"] for s in cli["slices"]]
+    np.testing.assert_allclose(gui_any, cli_any, atol=1e-4)
 
 
 def test_clean_study_negative_with_non_latin_name_in_pdf(qtbot, assisted, clean_study, tmp_path, monkeypatch) -> None:  # noqa: ANN001
@@ -338,3 +377,22 @@ def test_label_opacity_threshold_controls(qtbot, assisted, bleed_study) -> None:
     findings = ai.stack_findings(window.current_volume.stack_id)
     assert findings.threshold == pytest.approx(ai.engine.threshold)
     assert window.settings.heatmap_label == "intraparenchymal" and window.settings.heatmap_threshold == pytest.approx(0.7)
+
+
+def test_heatmap_placement_follows_the_model_grid(qtbot, assisted, bleed_study) -> None:  # noqa: ANN001
+    """Each CAM shown carries the affine of the engine's head-centred grid (CAM cell -> image pixel),
+    the same one the report uses (inference.preprocess + viewer.core.report_images)."""
+    from inference.preprocess import make_inputs
+    from viewer.core.report_images import cam_cell_affine
+
+    window, ai = assisted
+    volume = open_and_analyse(qtbot, window, ai, bleed_study[0])
+    run = ai.current_run
+    config = ai.engine.config
+    prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config)
+    cam_shape = run.cams["any"].shape[1:]
+    for i in range(volume.n_slices):
+        expected = cam_cell_affine(prepared.to_image[i], config.image_size, cam_shape)
+        np.testing.assert_allclose(run.affine(i), expected, rtol=1e-6, atol=1e-6)
+    i = window.slice_view.index
+    np.testing.assert_allclose(ai.overlay.cam.astype(np.float32), run.cams["any"][i].astype(np.float32))

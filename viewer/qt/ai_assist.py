@@ -199,6 +199,7 @@ class AiAssist(QtCore.QObject):
         self._batch_size = int(batch_size)
         self._engine: Any = None
         self.worker_torch_threads = 0  # torch CPU threads seen by the last inference worker
+        self._last_failure = ""
         self._engine_lock = threading.Lock()
         self._compute_lock = threading.Lock()  # one batch at a time, whichever job asks
         self._late_lock = threading.Lock()
@@ -648,7 +649,11 @@ class AiAssist(QtCore.QObject):
         self.panel.clear(f"The AI could not run: {exc}")
         self._show_idle("AI: not run (error)")
         if isinstance(exc, BaseException):
-            self.window.report_error(exc, context="ai")  # type: ignore[attr-defined]
+            # The same failure again (e.g. a missing model file, each time a series opens) goes to
+            # the panel and the status line only, not into another message box.
+            if str(exc) != self._last_failure:
+                self.window.report_error(exc, context="ai")  # type: ignore[attr-defined]
+            self._last_failure = str(exc)
 
     def _on_finished(self, stack_id: str, cancelled: bool) -> None:
         run = self._runs.get(stack_id)
