@@ -295,3 +295,20 @@ def test_screenshot_of_the_main_window(qtbot, main_window, real_data, artifacts_
     assert main_window.grab().save(str(path))
     image = QtGui.QImage(str(path))
     assert image.width() >= 1000 and image.height() >= 600
+
+
+def test_cine_plays_and_pauses_with_space(qtbot, main_window, block_study) -> None:  # noqa: ANN001
+    folder, hu = block_study
+    open_and_wait(qtbot, main_window, [folder])
+    view = main_window.slice_view
+    main_window.fps_spin.setValue(30)
+    start = view.index
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_Space)
+    assert main_window.cine_timer.isActive() and main_window.cine_action.isChecked()
+    qtbot.waitUntil(lambda: view.index != start, timeout=3000)
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_Space)
+    assert not main_window.cine_timer.isActive()
+    stopped_at = view.index
+    qtbot.wait(150)
+    assert view.index == stopped_at
+    _assert_shows_slice(main_window, hu, stopped_at)
