@@ -192,3 +192,20 @@ def test_many_frame_enhanced_ct_is_decoded_frame_by_frame_in_parallel(tmp_path: 
     expected = np.maximum(frames[::-1].astype(np.int32) - 1024, AIR_HU)[:, :, ::-1]  # IOP -x: flipped
     np.testing.assert_array_equal(volume.hu, expected)
     assert np.diff(volume.positions_mm) == pytest.approx([5.0] * (n - 1))
+
+
+def test_with_other_threads_running_the_workers_come_from_a_forkserver(synthetic_stack: Stack) -> None:
+    """The GUI case: a process with Qt threads must never fork itself; the pool uses a forkserver."""
+    decode_pool.shutdown_pool()
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    try:
+        assert decode_pool._start_method() in ("forkserver", "spawn")
+        events = list(iter_load_stack(synthetic_stack, parallel="processes", workers=2))
+        np.testing.assert_array_equal(events[-1].hu, load_stack(synthetic_stack).hu)
+        assert isinstance(events[0], FirstSlice)
+    finally:
+        release.set()
+        other.join()
+        decode_pool.shutdown_pool()
