@@ -110,6 +110,19 @@ def heat_pixels(window) -> int:  # noqa: ANN001
     return int((chroma > 40).sum())
 
 
+def calcified_clean_slice(hu: np.ndarray, bleed: list[int]) -> int:
+    """A slice well below the bleed with the most calcium (130-1000 HU) in the middle of the head
+    (pineal, choroid plexus, basal ganglia): a hard negative."""
+    rows = hu.shape[1]
+    a, b = int(rows * 0.35), int(rows * 0.65)
+    centre = hu[:, a:b, a:b]
+    counts = ((centre > 130) & (centre < 1000)).sum(axis=(1, 2))
+    candidates = [i for i in range(bleed[0] - 3)]
+    best = max(candidates, key=lambda i: int(counts[i]))
+    assert counts[best] > 10, "the clean slices should hold calcifications"
+    return best
+
+
 def heat_centroid_mm(window) -> tuple[float, float] | None:  # noqa: ANN001
     """Where the rendered heatmap colours are centred on the image, in image millimetres."""
     view = window.slice_view
@@ -197,8 +210,7 @@ def test_bleed_study_end_to_end(qtbot, assisted, bleed_study, tmp_path, monkeypa
     assert heat_mm is not None and np.hypot(heat_mm[0] - bleed_mm[0], heat_mm[1] - bleed_mm[1]) < 25.0, (heat_mm, bleed_mm)
     viewport_image(window).save(str(artifacts_dir / "ai_bleed_slice.png"))
     window.grab().save(str(artifacts_dir / "ai_window_bleed.png"))
-    clean = [i for i in range(n) if abs(i - bleed[0]) > 3 and abs(i - bleed[-1]) > 3]
-    calcified = max(clean, key=lambda i: int((volume.hu[i] > 150).sum() - (volume.hu[i] > 1000).sum()))
+    calcified = calcified_clean_slice(volume.hu, bleed)
     window.slice_view.set_index(calcified)
     assert heat_pixels(window) == 0
     # H hides the heatmap on the bleed slice and brings it back.
@@ -377,6 +389,15 @@ def test_label_opacity_threshold_controls(qtbot, assisted, bleed_study) -> None:
     findings = ai.stack_findings(window.current_volume.stack_id)
     assert findings.threshold == pytest.approx(ai.engine.threshold)
     assert window.settings.heatmap_label == "intraparenchymal" and window.settings.heatmap_threshold == pytest.approx(0.7)
+
+    # A click on the strip at slice 3 shows slice 3 (1-based on the axis, index 2).
+    strip = ai.strip
+    vb = strip.plot_item.getViewBox()
+    scene_pos = vb.mapViewToScene(QtCore.QPointF(3.0, 0.5))
+    pos = strip.plot_widget.mapFromScene(scene_pos)
+    qtbot.mouseClick(strip.plot_widget.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
+    assert window.slice_view.index == 2
+    assert strip.current == 2 and "Slice 3 /" in ai.readout_label.text()
 
 
 def test_heatmap_placement_follows_the_model_grid(qtbot, assisted, bleed_study) -> None:  # noqa: ANN001
