@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--passes", type=int, default=2, help="passes through the series (the first warms up)")
+    parser.add_argument("--passes", type=int, default=2, help="passes through the series (the last is timed)")
     args = parser.parse_args(argv)
 
     from PySide6 import QtCore, QtGui, QtWidgets
@@ -112,20 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         view = window.slice_view
         n = volume.n_slices
 
-        def time_window() -> list[float]:
-            times = []
-            for i in range(n):
-                t = time.perf_counter()
-                view.set_index(i)
-                view.render_now()
-                times.append(time.perf_counter() - t)
-            return times
-
-        def measure(fn) -> list[float]:  # noqa: ANN001
-            for _ in range(args.passes - 1):
-                fn()
-            return fn()
-
         # The bare reference: one ImageItem in a ViewBox of the same size, same data and levels.
         gv = pg.GraphicsView(background="k")
         vb = pg.ViewBox(lockAspect=True, invertY=True)
@@ -139,14 +125,22 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(5):
             app.processEvents()
 
-        def time_bare() -> list[float]:
-            times = []
+        def one_pass() -> tuple[list[float], list[float], list[float]]:
+            """Interleaved, so that every path sees the same machine load: for each slice, the
+            window (even slices: RGB32 table path, odd: pyqtgraph's levels path), then the bare item."""
+            table, pg_path, bare = [], [], []
             for i in range(n):
+                view.image_item.fast = i % 2 == 0
+                t = time.perf_counter()
+                view.set_index(i)
+                view.render_now()
+                (table if i % 2 == 0 else pg_path).append(time.perf_counter() - t)
                 t = time.perf_counter()
                 item.setImage(volume.hu[i], levels=(0, 80), autoLevels=False)
                 gv.viewport().repaint()
-                times.append(time.perf_counter() - t)
-            return times
+                bare.append(time.perf_counter() - t)
+            view.image_item.fast = True
+            return table, pg_path, bare
 
         smooth_hint = QtGui.QPainter.RenderHint.SmoothPixmapTransform
         results: dict[str, tuple[float, float]] = {}
@@ -154,18 +148,17 @@ def main(argv: list[str] | None = None) -> int:
             view.graphics.setRenderHint(smooth_hint, smooth)
             gv.setRenderHint(smooth_hint, smooth)
             tag = "smooth" if smooth else "nearest"
-            view.image_item.fast = False  # pyqtgraph's own levels path (int16 -> its ARGB32 QImage)
-            view.image_item.updateImage()
-            results[f"window, pyqtgraph levels path, {tag}"] = stats_ms(measure(time_window))
-            view.image_item.fast = True  # the RGB32 window table (WindowedImageItem.render): the default
-            view.image_item.updateImage()
-            results[f"window, RGB32 table path, {tag}"] = stats_ms(measure(time_window))
-            results[f"bare ImageItem, {tag}"] = stats_ms(measure(time_bare))
+            for _ in range(args.passes - 1):
+                one_pass()
+            table, pg_path, bare = one_pass()
+            results[f"window, RGB32 table path, {tag}"] = stats_ms(table)
+            results[f"window, pyqtgraph levels path, {tag}"] = stats_ms(pg_path)
+            results[f"bare ImageItem, {tag}"] = stats_ms(bare)
         view.graphics.setRenderHint(smooth_hint, True)
         held = rss_bytes() - baseline
 
         vol_bytes = volume.hu.nbytes
-        print(f"load (open to volume shown): {load_s:.2f} s")
+        print(f"load (open to volume shown): {load_s:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"view size: {view.graphics.width()}x{view.graphics.height()} px, {n} slices, per slice change + repaint:")
         for name, (med, p95) in results.items():
             print(f"  {name:<42} median {med:6.2f} ms  p95 {p95:6.2f} ms")
