@@ -24,12 +24,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from viewer.core.errors import LoadCancelled, PixelDecodeError
 from viewer.core.orientation import CanonicalGeometry, InPlaneTransform, canonical_geometry
@@ -49,6 +51,9 @@ from viewer.core.pixels import (
 from viewer.core.series import Stack
 from viewer.core.volume import HU_DTYPE, Volume
 from viewer.core.volume_metadata import study_metadata
+
+if TYPE_CHECKING:
+    from viewer.core.loading import LoadEvent
 
 # Rough single-core decode cost of one 512x512 slice (ms), to decide whether processes pay off.
 _COST_MS_NATIVE = 0.6  # read straight from the file's end (pixels.read_native_tail)
@@ -71,7 +76,9 @@ class FileTask:
     fast: tuple[NativeTail, HuParams] | None = None
 
 
-def decode_file_into(task: FileTask, out: np.ndarray, transform: InPlaneTransform, rows: int, cols: int):
+def decode_file_into(
+    task: FileTask, out: np.ndarray, transform: InPlaneTransform, rows: int, cols: int
+) -> Dataset | None:
     """Decode one file's frames into `out[k]` (canonical). Returns the dataset when it was read."""
     if task.fast is not None and len(task.items) == 1:
         stored = read_native_tail(task.path, task.fast[0])
@@ -326,7 +333,7 @@ def iter_load(
     workers: int | None = None,
     cancel: threading.Event | None = None,
     parallel: str = "auto",
-) -> Iterator[object]:
+) -> Iterator[LoadEvent]:
     """The implementation of loading.iter_load_stack (see there)."""
     from viewer.core.loading import FirstSlice, LoadProgress
 
@@ -444,7 +451,7 @@ def _run(
     rows: int,
     cols: int,
     shared: _SharedArray | None,
-    check_cancel,
+    check_cancel: Callable[[], None],
     pool_starter: threading.Thread | None,
     done: int,
 ) -> Iterator[int]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pydicom
@@ -236,7 +237,8 @@ def _native_frames(ds: Dataset, path: Path) -> np.ndarray:
 _LIBJPEG_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"})
 
 
-def _gdcm_module():  # noqa: ANN202 - optional dependency
+def _gdcm_module() -> ModuleType | None:
+    """python-gdcm when installed (an optional, faster JPEG Lossless decoder)."""
     try:
         import gdcm
     except ImportError:
@@ -261,7 +263,7 @@ def _jpeg_lossless_single_frame(ds: Dataset) -> np.ndarray:
     return arr[None]
 
 
-def _gdcm_decode(gdcm, fragment: bytes, ds: Dataset, rows: int, cols: int) -> np.ndarray:  # noqa: ANN001
+def _gdcm_decode(gdcm: ModuleType, fragment: bytes, ds: Dataset, rows: int, cols: int) -> np.ndarray:
     """One JPEG Lossless frame through GDCM (as pydicom's gdcm plugin does, without its overhead)."""
     frag = gdcm.Fragment()
     frag.SetByteStringValue(fragment)
