@@ -209,3 +209,14 @@ def test_with_other_threads_running_the_workers_come_from_a_forkserver(synthetic
         release.set()
         other.join()
         decode_pool.shutdown_pool()
+
+
+def test_an_abandoned_load_leaves_no_shared_memory_file(synthetic_stack: Stack) -> None:
+    shm = Path("/dev/shm")
+    before = set(shm.glob("ichview-volume-*")) if shm.is_dir() else set()
+    events = iter_load_stack(synthetic_stack, parallel="processes", workers=2)
+    assert isinstance(next(events), FirstSlice)
+    next(events)
+    events.close()  # the user switched series
+    after = set(shm.glob("ichview-volume-*")) if shm.is_dir() else set()
+    assert after == before
