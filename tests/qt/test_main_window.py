@@ -312,3 +312,31 @@ def test_cine_plays_and_pauses_with_space(qtbot, main_window, block_study) -> No
     qtbot.wait(150)
     assert view.index == stopped_at
     _assert_shows_slice(main_window, hu, stopped_at)
+
+
+def test_first_slice_is_on_screen_before_the_volume_is_decoded(qtbot, main_window, tmp_path) -> None:  # noqa: ANN001
+    hu = block_pattern_volume(40, rows=128, cols=128, seed=11)
+    folder = write_study(tmp_path / "s", hu, pixel_spacing_mm=(1.5, 1.5), seed="preview")
+    events: list[str] = []
+    previews: list[np.ndarray] = []
+
+    def on_first(_stack_id: str, index: int) -> None:
+        events.append(f"first {index}")
+        main_window.slice_view.render_now()
+        image = main_window.slice_view.graphics.viewport().grab().toImage()
+        v = main_window.slice_view
+        row_mm, col_mm = 1.5, 1.5
+        greys = np.zeros((16, 16), np.int32)
+        for br in range(16):
+            for bc in range(16):
+                scene = v.view_box.mapViewToScene(QtCore.QPointF((bc + 0.5) * 8 * col_mm, (br + 0.5) * 8 * row_mm))
+                p = v.graphics.mapFromScene(scene)
+                greys[br, bc] = QtGui.QColor(image.pixel(p.x(), p.y())).red()
+        previews.append(greys)
+
+    main_window.first_slice_shown.connect(on_first)
+    main_window.volume_loaded.connect(lambda v: events.append("volume"))
+    open_and_wait(qtbot, main_window, [folder])
+    assert events == ["first 20", "volume"]
+    want = expected_block_greys(hu[20], 80.0, 40.0)
+    np.testing.assert_allclose(previews[0][1:-1], want[1:-1], atol=2)

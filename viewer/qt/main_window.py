@@ -4,8 +4,8 @@ Public pieces other features build on (the AI integration among them):
 - `slice_view` (SliceView): `view_box` for overlay items in mm (z `slice_view.HEATMAP_Z`), signals
   `index_changed(int)`, `volume_changed(object)`, `window_changed(float, float)`.
 - Signals of the window: `study_opened(StudyTree)`, `stack_changed(str)` (a stack became current,
-  maybe still loading), `volume_loaded(Volume)` (the current stack's Volume is shown, fully decoded),
-  `error_reported(str)`.
+  maybe still loading), `first_slice_shown(str, int)` (its first decoded slice is on screen),
+  `volume_loaded(Volume)` (the current stack's Volume is shown, fully decoded), `error_reported(str)`.
 - `add_dock(title, widget, area)` adds a dock with a View menu entry; `add_action(menu_name, action,
   toolbar=False)` puts an action in a menu (and the toolbar); `start_job(kind, job)` runs a
   `workers.Job` in a slot of that kind (a new job of a kind cancels the previous one; switching
@@ -48,6 +48,7 @@ class MainWindow(QtWidgets.QMainWindow):
     study_opened = QtCore.Signal(object)  # StudyTree
     stack_changed = QtCore.Signal(str)  # stack id made current
     volume_loaded = QtCore.Signal(object)  # Volume shown, fully decoded
+    first_slice_shown = QtCore.Signal(str, int)  # stack id, slice index: the preview while loading
     load_failed = QtCore.Signal(str)
     error_reported = QtCore.Signal(str)
 
@@ -477,6 +478,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._first_index[item.stack_id] = item.index
             self.series_browser.set_thumbnail(item.stack_id, item.hu)
             self.slice_view.show_preview(item.hu, item.pixel_spacing_mm, f"Loading… slice {item.index + 1} / {item.n_slices}")
+            self.first_slice_shown.emit(item.stack_id, item.index)
         elif isinstance(item, LoadProgress):
             if item.stack_id == self._current_stack_id:
                 self.progress.setRange(0, max(item.total, 1))
