@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         t0 = time.perf_counter()
         ai = AiAssist(window, weights=weights, device="cpu", threads=threads)
-        while window.is_loading():  # the engine warm-up
+        while ai.is_warming_up():  # the engine is loaded in the background at start
             app.processEvents()
             time.sleep(0.002)
         load_engine_s = time.perf_counter() - t0

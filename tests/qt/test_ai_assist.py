@@ -64,10 +64,18 @@ def bone_kernel_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_ct(tmp_path_factory.mktemp("bone"), study)
 
 
+def controller(window, weights: Path) -> AiAssist:  # noqa: ANN001
+    """The window's own AI assist when the main window creates one, else one attached here."""
+    existing = getattr(window, "ai_assist", None)
+    if existing is not None:
+        return existing
+    return AiAssist(window, weights=weights, device="cpu")  # default threads: all cores but one
+
+
 @pytest.fixture
 def assisted(main_window, weights: Path):  # noqa: ANN001, ANN201
-    """The real main window with the AI attached (torch on one thread); every thread joined after."""
-    ai = AiAssist(main_window, weights=weights, device="cpu")  # default threads: all cores but one
+    """The real main window with the AI attached; every thread joined after."""
+    ai = controller(main_window, weights)
     yield main_window, ai
     assert ai.shutdown(30.0), "an AI thread did not end"
     assert main_window.shutdown_jobs(30.0), "a worker thread did not end"
@@ -326,7 +334,7 @@ def test_switch_series_mid_run_drops_late_results(qtbot, assisted, long_series, 
 def test_refused_stack_shows_not_analysed_and_auto_run_off_waits_for_run_ai(qtbot, main_window, weights, bone_kernel_study) -> None:  # noqa: ANN001
     window = main_window
     window.apply_settings(window.settings.with_changes(auto_run_ai=False))
-    ai = AiAssist(window, weights=weights, device="cpu", threads=1)
+    ai = controller(window, weights)
     try:
         open_and_wait(qtbot, window, [bone_kernel_study])
         qtbot.wait(100)

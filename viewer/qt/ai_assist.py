@@ -210,6 +210,10 @@ class AiAssist(QtCore.QObject):
         self._current: StackRun | None = None
         self._tree: StudyTree | None = None
         self._pending_jump: tuple[str, int] | None = None
+        # Own job slots, not the window's: the window's "is loading" (and its Cancel button) stay
+        # about loading images, and a long AI run never holds up what waits for a study to load.
+        self._slot = JobSlot(self)
+        self._warm_slot = JobSlot(self)
         self._export_slot = JobSlot(self)
         self._last_export_dir = ""
         settings = window.settings  # type: ignore[attr-defined]
@@ -253,7 +257,7 @@ class AiAssist(QtCore.QObject):
 
     def job(self) -> Job | None:
         """The running inference job, if any."""
-        return self.window.job(JOB_KIND)  # type: ignore[attr-defined]
+        return self._slot.job
 
     def is_running(self) -> bool:
         job = self.job()
@@ -303,9 +307,7 @@ class AiAssist(QtCore.QObject):
 
     def cancel(self) -> None:
         """Stop the running inference (its late results are dropped)."""
-        job = self.job()
-        if job is not None:
-            job.cancel()
+        self._slot.cancel()
 
     def next_above(self) -> None:
         """N: the next slice at or above the operating threshold."""
@@ -381,15 +383,15 @@ class AiAssist(QtCore.QObject):
         return self._export_slot.replace(job)
 
     def shutdown(self, timeout_s: float = 20.0) -> bool:
-        """Cancel inference, finish any export, and join every thread of this controller."""
-        self.cancel()
+        """Cancel inference, let a running export finish, and join every thread of this controller."""
         ok = self._export_slot.job is None or self._export_slot.job.wait(timeout_s)
-        ok = self._export_slot.shutdown(timeout_s) and ok
-        for job in self._jobs:
-            if job is not self._export_slot.job:
-                job.cancel()
-            ok = job.wait(timeout_s) and ok
+        for slot in (self._slot, self._warm_slot, self._export_slot):
+            ok = slot.shutdown(timeout_s) and ok
         return ok
+
+    def is_warming_up(self) -> bool:
+        """Whether the engine is still being loaded in the background."""
+        return self._warm_slot.is_busy()
 
     # ============================================================================ building
     def _build_widgets(self, settings: Any) -> None:
@@ -535,7 +537,7 @@ class AiAssist(QtCore.QObject):
 
         job = Job(WARMUP_KIND, "", load, self)
         self._jobs.append(job)
-        self.window.start_job(WARMUP_KIND, job)  # type: ignore[attr-defined]
+        self._warm_slot.replace(job)
 
     # ============================================================================ running
     def _load_engine(self) -> Any:
@@ -566,7 +568,7 @@ class AiAssist(QtCore.QObject):
         job.failed.connect(lambda exc, sid=volume.stack_id: self._on_failed(sid, exc))
         job.finished.connect(lambda cancelled, sid=volume.stack_id: self._on_finished(sid, cancelled))
         self._jobs.append(job)
-        self.window.start_job(JOB_KIND, job)  # type: ignore[attr-defined]
+        self._slot.replace(job)
         self.inference_started.emit(volume.stack_id)
         return job
 
@@ -697,6 +699,7 @@ class AiAssist(QtCore.QObject):
 
     # ============================================================================ reacting
     def _on_study_opened(self, tree: StudyTree) -> None:
+        self.cancel()
         self._tree = tree
         self._runs.clear()
         self._current = None
