@@ -72,14 +72,24 @@ def make_engine(device: str | None, threads: int | None) -> Engine:
     return Engine.from_model(model, meta, device=device, threads=threads)
 
 
+CPU_SECONDS: list[float] = []  # process CPU time of the last `timed` call's median run
+
+
 def timed(fn, repeats: int) -> float:  # noqa: ANN001
-    times = []
+    """Median wall time of `repeats` runs; the matching process CPU time goes to CPU_SECONDS.
+
+    On a shared machine wall time is inflated by other processes; CPU time / threads estimates the
+    wall time the same work takes on an idle machine.
+    """
+    times, cpus = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    CPU_SECONDS[:] = [statistics.median(cpus)]
     return statistics.median(times)
 
 
@@ -100,20 +110,25 @@ def run_device(device: str, threads: int | None, batch_sizes: list[int], repeats
         print(f"-- study {n} slices x {vol.spacing_mm[0]} mm, {vol.hu.shape[1]}x{vol.hu.shape[2]}")
         ta = timed(lambda: check_volume(vol), repeats)
         tp = timed(lambda: make_inputs(vol.hu, vol.positions_mm, vol.pixel_spacing_mm, engine.config), repeats)
-        print(f"   acceptance {ta * 1000:.0f} ms; pre-processing alone {tp:.2f} s ({n / tp:.0f} slices/s)")
+        print(f"   acceptance {ta * 1000:.0f} ms; pre-processing alone {tp:.2f} s ({n / tp:.0f} slices/s; "
+              f"CPU {CPU_SECONDS[0]:.2f} s)")
         for bs in batch_sizes:
             t0 = time.perf_counter()
             first = next(iter(engine.iter_predict(vol, batch_size=bs)))
             warm = time.perf_counter() - t0
             assert first.index == 0
             t_prob = timed(lambda: engine.analyze(vol, cams=False, batch_size=bs), repeats)
+            c_prob = CPU_SECONDS[0]
             t_cam = timed(lambda: engine.analyze(vol, cams=True, batch_size=bs), repeats)
+            c_cam = CPU_SECONDS[0]
             print(f"   batch {bs:3d}: warm-up first batch {warm:.2f} s | probabilities {t_prob:.2f} s "
-                  f"({n / t_prob:.1f} slices/s) | with Grad-CAM {t_cam:.2f} s ({n / t_cam:.1f} slices/s, "
-                  f"x{t_cam / t_prob:.2f} of probabilities)")
+                  f"({n / t_prob:.1f} slices/s; CPU {c_prob:.1f} s) | with Grad-CAM {t_cam:.2f} s "
+                  f"({n / t_cam:.1f} slices/s; CPU {c_cam:.1f} s), x{t_cam / t_prob:.2f} wall / "
+                  f"x{c_cam / max(c_prob, 1e-9):.2f} CPU of probabilities")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build the studies, run the CPU (and CUDA) measurements, print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8, 16])
@@ -126,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_thin:
         studies.append(phantom_study(300, 0.625))
     print(f"synthetic studies built in {time.perf_counter() - t0:.1f} s")
+    try:
+        import os
+
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+              "(wall times on a busy machine are inflated; CPU time / threads is the idle-machine estimate)")
+    except OSError:
+        pass
     run_device("cpu", args.threads, args.batch_sizes, args.repeats, studies, False)
     if args.compile:
         run_device("cpu", args.threads, args.batch_sizes[:1], args.repeats, studies[:1], True)

@@ -84,3 +84,30 @@ def test_refuses_inference_mode_and_unknown_label(trained: torch.nn.Module) -> N
             raw_grad_cam(trained, feats)
     with pytest.raises(ValueError, match="unknown labels"):
         raw_grad_cam(trained, feats, ("bleed",))
+
+
+def test_localisation_measures_and_hu_baseline() -> None:
+    from inference.gradcam import hu_baseline_heatmap, mass_inside, pointing_hit
+
+    spacing = (0.5, 0.5)
+    mask = np.zeros((100, 100), bool)
+    mask[40:50, 40:50] = True
+    heat = np.zeros((100, 100), np.float32)
+    heat[45, 45] = 1.0  # inside
+    heat[51, 45] = 1.0  # 1 mm outside: inside the 2 mm dilation
+    heat[80, 80] = 2.0  # far away, and the maximum
+    assert mass_inside(heat, mask, spacing) == pytest.approx(0.5)
+    assert mass_inside(heat, mask, spacing, dilate_mm=0.0) == pytest.approx(0.25)
+    assert not pointing_hit(heat, mask, spacing)
+    heat[80, 80] = 0.0
+    assert pointing_hit(heat, mask, spacing)
+    assert np.isnan(mass_inside(np.zeros_like(heat), mask, spacing))
+    # Baseline: 50-90 HU inside a skull ring only (blood-like scalp outside the ring does not count).
+    yy, xx = np.mgrid[0:100, 0:100]
+    r = np.hypot(yy - 50, xx - 50)
+    hu = np.where(r < 40, 30, -1000).astype(np.int16)
+    hu[(r >= 36) & (r < 40)] = 1000
+    hu[(r >= 40) & (r < 44)] = 70  # outside the skull
+    hu[45:50, 45:50] = 70  # 'blood' inside
+    base = hu_baseline_heatmap(hu)
+    assert base[45:50, 45:50].all() and base.sum() == 25
