@@ -208,7 +208,7 @@ class AiAssist(QtCore.QObject):
         self._jobs: list[Job] = []
         self._runs: dict[str, StackRun] = {}
         self._current: StackRun | None = None
-        self._tree: StudyTree | None = None
+        self._tree: StudyTree | None = getattr(window, "tree", None)
         self._pending_jump: tuple[str, int] | None = None
         # Own job slots, not the window's: the window's "is loading" (and its Cancel button) stay
         # about loading images, and a long AI run never holds up what waits for a study to load.
@@ -824,7 +824,7 @@ class AiAssist(QtCore.QObject):
         positive, negative = ("#ffb347", "#9fd3ff") if dark else ("#b04a00", "#1f5f9f")
         colour = positive if suspected else (negative if suspected is False else "")
         self.verdict_label.setStyleSheet(f"QLabel {{ color: {colour}; }}" if colour else "")
-        self.status_label.setText(f"AI: {symbol}{text.split(' (')[0] if suspected else text}")
+        self.status_label.setText(f"AI: {symbol}{text.split(' (')[0] if suspected else text} · not a diagnosis")
         self.status_label.setToolTip(HONEST_USE)
 
     def _show_idle(self, text: str) -> None:
