@@ -340,3 +340,20 @@ def test_first_slice_is_on_screen_before_the_volume_is_decoded(qtbot, main_windo
     assert events == ["first 20", "volume"]
     want = expected_block_greys(hu[20], 80.0, 40.0)
     np.testing.assert_allclose(previews[0][1:-1], want[1:-1], atol=2)
+
+
+def test_every_series_gets_a_thumbnail(qtbot, main_window, tmp_path) -> None:  # noqa: ANN001
+    write_study(tmp_path / "study", block_pattern_volume(5, seed=1), seed="thumbs", series_number=1)
+    write_study(tmp_path / "study" / "b", block_pattern_volume(7, seed=2), seed="thumbs", series_number=2,
+                series_uid="1.2.826.0.1.3680043.10.1146.99.3")
+    open_and_wait(qtbot, main_window, [tmp_path / "study"])
+    browser = main_window.series_browser
+    other = next(s for s in browser.stack_ids if s != main_window.current_stack_id)
+
+    def thumbnail_has_image(stack_id: str) -> bool:
+        pixmap = browser.item_for(stack_id).icon(0).pixmap(64, 64)
+        image = pixmap.toImage()
+        return any(QtGui.QColor(image.pixel(x, 32)).red() > 60 for x in range(image.width()))
+
+    qtbot.waitUntil(lambda: thumbnail_has_image(other), timeout=20000)
+    assert thumbnail_has_image(main_window.current_stack_id)

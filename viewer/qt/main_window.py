@@ -14,9 +14,10 @@ Public pieces other features build on (the AI integration among them):
 """
 from __future__ import annotations
 
+import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -39,7 +40,7 @@ _log = get_logger("main_window")
 CACHE_VOLUMES = 3
 HEADER_ITEM = "Header"
 CUSTOM_ITEM = "Custom"
-_SCAN, _LOAD = "scan", "load"
+_SCAN, _LOAD, _THUMBNAILS = "scan", "load", "thumbnails"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -63,6 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_index: dict[str, int] = {}
         self._current_stack_id = ""
         self._first_index: dict[str, int] = {}
+        self._thumbnailed: set[str] = set()
         self._jobs: dict[str, JobSlot] = {}
         self._dialogs: list[QtWidgets.QWidget] = []
         self.last_error_text = ""
@@ -253,7 +255,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return ok
 
     def is_loading(self) -> bool:
-        return any(slot.is_busy() for slot in self._jobs.values())
+        """Whether a scan or a load (not a background thumbnail) is running."""
+        return any(slot.is_busy() for kind, slot in self._jobs.items() if kind != _THUMBNAILS)
 
     # ===================================================================== public: errors
     def report_error(self, exc: BaseException, *, context: str = "") -> None:
@@ -447,6 +450,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stacks = {st.stack_id: st for st in tree.stacks()}
         self._cache.clear()
         self._last_index.clear()
+        self._first_index.clear()
+        self._thumbnailed.clear()
         self._current_stack_id = ""
         self.slice_view.set_volume(None)
         self.slider.setEnabled(False)
@@ -476,7 +481,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if item.stack_id != self._current_stack_id:
                 return
             self._first_index[item.stack_id] = item.index
-            self.series_browser.set_thumbnail(item.stack_id, item.hu)
+            self._set_thumbnail(item.stack_id, item.hu)
             self.slice_view.show_preview(item.hu, item.pixel_spacing_mm, f"Loading… slice {item.index + 1} / {item.n_slices}")
             self.first_slice_shown.emit(item.stack_id, item.index)
         elif isinstance(item, LoadProgress):
@@ -491,12 +496,31 @@ class MainWindow(QtWidgets.QMainWindow):
             if item.stack_id == self._current_stack_id:
                 self._set_idle("")
                 self._display_volume(item)
+                self._start_thumbnails()
+
+    def _set_thumbnail(self, stack_id: str, hu2d: object) -> None:
+        self._thumbnailed.add(stack_id)
+        self.series_browser.set_thumbnail(stack_id, hu2d)  # type: ignore[arg-type]
+
+    def _start_thumbnails(self) -> None:
+        """Decode the middle slice of every stack without a thumbnail, one after the other,
+        after the shown stack has loaded (switching stacks cancels it; it restarts after)."""
+        missing = tuple(st for st in self._stacks.values() if st.stack_id not in self._thumbnailed)
+        if not missing:
+            return
+        job = Job(_THUMBNAILS, "", lambda cancel, m=missing: _iter_thumbnails(m, cancel), self)
+        job.item_ready.connect(self._on_thumbnail)
+        self.start_job(_THUMBNAILS, job)
+
+    def _on_thumbnail(self, first: FirstSlice) -> None:
+        if first.stack_id in self._stacks and first.stack_id not in self._thumbnailed:
+            self._set_thumbnail(first.stack_id, first.hu)
 
     def _display_volume(self, volume: Volume) -> None:
         index = self._last_index.get(volume.stack_id, self._first_index.get(volume.stack_id))
         self.slice_view.set_volume(volume, index=index)
-        if volume.stack_id not in self._first_index:
-            self.series_browser.set_thumbnail(volume.stack_id, volume.hu[volume.n_slices // 2])
+        if volume.stack_id not in self._thumbnailed:
+            self._set_thumbnail(volume.stack_id, volume.hu[volume.n_slices // 2])
         blocker = QtCore.QSignalBlocker(self.slider)
         self.slider.setRange(0, volume.n_slices - 1)
         self.slider.setValue(self.slice_view.index)
@@ -819,3 +843,22 @@ class MainWindow(QtWidgets.QMainWindow):
         clear = menu.addAction("Clear the list")
         clear.triggered.connect(self.clear_recent)
         clear.setEnabled(bool(self.settings.recent_paths))
+
+
+def _iter_thumbnails(stacks: Sequence[Stack], cancel: threading.Event) -> Iterator[FirstSlice]:
+    """The middle slice of each stack (decoded alone; a stack that fails is left without one)."""
+    for stack in stacks:
+        if cancel.is_set():
+            return
+        events = iter_load_stack(stack, cancel=cancel, parallel="serial")
+        try:
+            first = next(events, None)
+        except Exception as exc:  # noqa: BLE001 (a thumbnail is not worth an error dialog)
+            _log.info("no thumbnail for a stack: %s", type(exc).__name__)
+            continue
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        if isinstance(first, FirstSlice):
+            yield first
