@@ -60,6 +60,7 @@ _log = get_logger("ai_assist")
 
 JOB_KIND = "ai"
 WARMUP_KIND = "ai-load"
+MARKER_MS = 60  # the strip's current-slice marker follows scrolling at most this often
 BATCH_SIZE = 4  # small batches: the first result shows early and a cancel takes effect soon
 NOT_OPENED_REASON = "not analysed in this session (select the series in the viewer to run the AI)"
 SHORT_HONEST_USE = "research and triage aid — not a diagnosis"
@@ -414,6 +415,12 @@ class AiAssist(QtCore.QObject):
         self.readout_label = QtWidgets.QLabel("")
         self.readout_label.setAccessibleName("AI probability of this slice")
         self.readout_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        self.readout_label.setMinimumWidth(self.readout_label.fontMetrics().horizontalAdvance(
+            "Slice 888 / 888: P(intraparenchymal) 0.00 (≥ operating threshold 0.00)") + 8)
+        self._marker_timer = QtCore.QTimer(self)
+        self._marker_timer.setSingleShot(True)
+        self._marker_timer.setInterval(MARKER_MS)
+        self._marker_timer.timeout.connect(self._move_marker)
         strip_box = QtWidgets.QWidget()
         box = QtWidgets.QVBoxLayout(strip_box)
         box.setContentsMargins(4, 2, 4, 2)
@@ -765,8 +772,14 @@ class AiAssist(QtCore.QObject):
         )
 
     def _on_index_changed(self, index: int) -> None:
-        self.strip.set_current(index)
         self._update_readout()
+        # The strip's marker follows at most every MARKER_MS: repainting the plot costs several ms,
+        # which scrolling through a series should not pay on every slice.
+        if not self._marker_timer.isActive():
+            self._marker_timer.start()
+
+    def _move_marker(self) -> None:
+        self.strip.set_current(self.view.index if self.view.volume is not None else None)
 
     def _on_view_volume_changed(self, volume: object) -> None:
         if volume is None or (self._current is not None and getattr(volume, "stack_id", "") != self._current.stack_id):
