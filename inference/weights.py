@@ -332,6 +332,13 @@ def load_weights(
         model = build_model(meta.arch)
     except (ValueError, TypeError) as exc:
         raise ModelFileError(path, f"unknown architecture in metadata: {exc}", "update ichview or use a matching model") from exc
+    n_in = getattr(getattr(model, "config", None), "in_channels", None)
+    if n_in is not None and n_in != meta.preprocess.n_channels:
+        raise ModelFileError(
+            path,
+            f"the network takes {n_in} channels but its pre-processing makes {meta.preprocess.n_channels}",
+            "save the model with the PreprocessConfig it was trained with",
+        )
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)

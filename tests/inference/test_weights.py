@@ -1,6 +1,7 @@
 """Model files: fp16 safetensors round trip, SHA-256 check, and refusal of code, damage, wrong shape."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 from pathlib import Path
@@ -139,7 +140,7 @@ def test_pickle_carrying_code_is_refused_and_never_runs(tmp_path: Path) -> None:
     assert not marker.exists()
     # A raw pickle renamed .pth: same.
     raw = tmp_path / "evil.pth"
-    raw.write_bytes(pickle.dumps(_Payload(marker)))
+    raw.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
     with pytest.raises(ModelFileError):
         load_weights(raw, verify_hash=False, metadata=_metadata())
     assert not marker.exists()
@@ -171,3 +172,12 @@ def test_default_path_env_and_repo(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     (frozen / DEFAULT_WEIGHTS_NAME).write_bytes(b"")
     monkeypatch.setattr("sys._MEIPASS", str(tmp_path), raising=False)
     assert default_weights_path() == frozen / DEFAULT_WEIGHTS_NAME
+
+
+def test_preprocess_channels_must_match_the_network(tmp_path: Path) -> None:
+    path = tmp_path / "chan.safetensors"
+    one_window = PreprocessConfig(windows=PreprocessConfig().windows[:1], image_size=64, pixel_mm=4.0)
+    meta = dataclasses.replace(_metadata(), preprocess=one_window)  # 3 channels for a 9-channel net
+    save_weights(path, build_model(SMALL), meta)
+    with pytest.raises(ModelFileError, match="9 channels"):
+        load_weights(path)
