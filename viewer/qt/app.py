@@ -11,7 +11,10 @@ NO_DISPLAY_MESSAGE = (
     "    ichview analyze PATH --pdf out.pdf\n"
     "or start the viewer inside a desktop session (or set QT_QPA_PLATFORM, e.g. offscreen)."
 )
-USAGE = "usage: ichview [PATH ...]   open the viewer on folders, DICOM files or a DICOMDIR"
+USAGE = (
+    "usage: ichview [--no-ai] [PATH ...]   open the viewer on folders, DICOM files or a DICOMDIR\n"
+    "  --no-ai   start without the hemorrhage AI (no model is loaded)"
+)
 
 
 def has_display(environ: dict[str, str] | os._Environ[str] | None = None) -> bool:
@@ -28,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(USAGE)
         return 0
+    with_ai = "--no-ai" not in args
+    args = [a for a in args if a != "--no-ai"]
     unknown = [a for a in args if a.startswith("-")]
     if unknown:
         print(f"ichview: unknown option {unknown[0]}\n{USAGE}", file=sys.stderr)
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     from viewer.qt.main_window import MainWindow
 
     window = MainWindow()
+    if with_ai:
+        attach_ai(window)
     previous_hook = sys.excepthook
 
     def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -74,6 +81,26 @@ def main(argv: list[str] | None = None) -> int:
         sys.excepthook = previous_hook
     log.info("ichview exited (%d)", code)
     return int(code)
+
+
+def attach_ai(window: object) -> object | None:
+    """Add the AI assist to the window; without it (torch or weights missing) the viewer still runs."""
+    from viewer.app_logging import get_logger
+
+    try:
+        from viewer.qt.ai_assist import AiAssist
+
+        assist = AiAssist(window)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 (the viewer is useful without the AI)
+        get_logger("app").warning("AI assist not available: %s", type(exc).__name__)
+        window.statusBar().showMessage(  # type: ignore[attr-defined]
+            f"The AI assist is not available ({type(exc).__name__}); the viewer works without it. "
+            "See Help > About for the log file.",
+            15000,
+        )
+        return None
+    window.ai_assist = assist  # type: ignore[attr-defined]
+    return assist
 
 
 _configured = False
