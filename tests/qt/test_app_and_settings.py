@@ -95,3 +95,30 @@ def test_about_names_the_log_file_and_the_log_holds_no_patient_data(qtbot, main_
     for box in QtWidgets.QApplication.topLevelWidgets():
         if isinstance(box, QtWidgets.QMessageBox):
             box.close()
+
+
+def test_ichview_view_opens_the_given_path_and_exits_0_when_closed(qapp, tmp_path) -> None:  # noqa: ANN001
+    from viewer.qt.main_window import MainWindow
+
+    folder = write_study(tmp_path / "s", block_pattern_volume(3), seed="entry")
+    seen: dict[str, int] = {}
+
+    def poll() -> None:
+        windows = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].current_volume is not None and not windows[0].is_loading():
+            seen["n_slices"] = windows[0].current_volume.n_slices
+            windows[0].close()
+        else:
+            QtCore.QTimer.singleShot(50, poll)
+
+    QtCore.QTimer.singleShot(50, poll)
+    guard = QtCore.QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(qapp.quit)  # never hang the test run
+    guard.start(60000)
+    try:
+        assert app_module.main(["--no-ai", str(folder)]) == 0
+    finally:
+        guard.stop()
+        close_logging()
+    assert seen == {"n_slices": 3}
