@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -37,6 +37,10 @@ from viewer.core.findings import (
     summarize_study,
 )
 from viewer.core.series import Stack, StudyTree
+from viewer.core.volume import Volume
+
+if TYPE_CHECKING:  # torch is imported only when a stack is analysed
+    from inference.predict import Engine
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -189,12 +193,11 @@ def _not_analysed(stack: Stack, reason: str) -> NotAnalysed:
     )
 
 
-def _analyse_stack(engine: object, stack: Stack, progress: TerminalProgress, *, cams: bool) -> StackFindings | NotAnalysed:
+def _analyse_stack(engine: Engine, stack: Stack, progress: TerminalProgress, *, cams: bool) -> StackFindings | NotAnalysed:
     """Load, check and run one stack; a stack that cannot be used becomes NotAnalysed."""
-    from inference.results import Acceptance, StackAnalysis
     from inference.labels import LABELS
+    from inference.results import Acceptance, StackAnalysis
     from viewer.core.loading import LoadProgress, iter_load_stack
-    from viewer.core.volume import Volume
 
     volume = None
     loaded = 0
@@ -213,17 +216,17 @@ def _analyse_stack(engine: object, stack: Stack, progress: TerminalProgress, *, 
     assert volume is not None
     remaining = stack.n_slices - loaded
     t0 = time.perf_counter()
-    acceptance = engine.check(volume)  # type: ignore[attr-defined]
+    acceptance = engine.check(volume)
     if not acceptance.accepted:
         progress.advance(remaining)
-        refused = StackAnalysis(volume.series_uid, volume.stack_id, acceptance, engine.info, engine.device)  # type: ignore[attr-defined]
+        refused = StackAnalysis(volume.series_uid, volume.stack_id, acceptance, engine.info, engine.device)
         return summarize_stack(volume, refused)
     n = volume.n_slices
     probs = np.zeros((n, len(LABELS)), np.float32)
     maps: np.ndarray | None = None
     done = 0
     credited = 0
-    for result in engine.iter_predict(volume, cams=cams):  # type: ignore[attr-defined]
+    for result in engine.iter_predict(volume, cams=cams):
         probs[result.index] = [result.probabilities[label] for label in LABELS]
         if result.cam is not None:
             if maps is None:
@@ -239,8 +242,8 @@ def _analyse_stack(engine: object, stack: Stack, progress: TerminalProgress, *, 
         series_uid=volume.series_uid,
         stack_id=volume.stack_id,
         acceptance=Acceptance(True),
-        model=engine.info,  # type: ignore[attr-defined]
-        device=engine.device,  # type: ignore[attr-defined]
+        model=engine.info,
+        device=engine.device,
         seconds=time.perf_counter() - t0,
         probabilities=probs,
         cams=maps,
@@ -251,15 +254,17 @@ def _analyse_stack(engine: object, stack: Stack, progress: TerminalProgress, *, 
     return findings
 
 
-def _key_cam_affines(engine: object, volume: object, findings: StackFindings, cam_shape: tuple[int, int]) -> dict:
+def _key_cam_affines(
+    engine: Engine, volume: Volume, findings: StackFindings, cam_shape: tuple[int, ...]
+) -> dict[int, np.ndarray]:
     """Where each key slice's CAM lies on the image: the engine's head-centred model grid, composed
     with the CAM cells (re-derived by the same pre-processing for the few key slices only)."""
     from inference.preprocess import make_inputs
     from viewer.core.report_images import cam_cell_affine
 
-    config = engine.config  # type: ignore[attr-defined]
+    config = engine.config
     indices = [k.index for k in findings.key_slices]
-    prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config, indices=indices)  # type: ignore[attr-defined]
+    prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config, indices=indices)
     return {
         k: cam_cell_affine(prepared.to_image[j], config.image_size, cam_shape) for j, k in enumerate(prepared.indices)
     }
@@ -267,7 +272,7 @@ def _key_cam_affines(engine: object, volume: object, findings: StackFindings, ca
 
 def analyze_tree(
     tree: StudyTree,
-    engine: object,
+    engine: Engine,
     *,
     cams: bool = True,
     progress_stream: TextIO | None = None,
@@ -296,7 +301,7 @@ def analyze_tree(
     finally:
         progress.close()
     not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
-    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device)  # type: ignore[attr-defined]
+    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device)
 
 
 def _summary(study: StudyFindings, out: TextIO) -> None:
