@@ -357,3 +357,27 @@ def test_every_series_gets_a_thumbnail(qtbot, main_window, tmp_path) -> None:  #
 
     qtbot.waitUntil(lambda: thumbnail_has_image(other), timeout=20000)
     assert thumbnail_has_image(main_window.current_stack_id)
+
+
+def test_cancel_button_stops_loading_and_the_app_stays_usable(qtbot, main_window, tmp_path, block_study) -> None:  # noqa: ANN001
+    big = write_study(tmp_path / "big", block_pattern_volume(60, rows=256, cols=256, seed=4), seed="cancel-me")
+    clicked: list[bool] = []
+
+    def click_cancel(_stack_id: str, _index: int) -> None:
+        assert main_window.cancel_button.isVisible() and main_window.progress.isVisible()
+        qtbot.mouseClick(main_window.cancel_button, QtCore.Qt.MouseButton.LeftButton)
+        clicked.append(True)
+
+    main_window.first_slice_shown.connect(click_cancel)
+    with qtbot.waitSignal(main_window.first_slice_shown, timeout=30000):
+        main_window.open_paths([big])
+    main_window.first_slice_shown.disconnect(click_cancel)
+    job = main_window.job("load")
+    assert clicked and job is None  # the slot let go of the cancelled job
+    assert main_window.shutdown_jobs(20.0)
+    qtbot.wait(100)  # anything still queued from the cancelled job is dropped
+    assert main_window.current_volume is None
+    assert not main_window.progress.isVisible() and not main_window.cancel_button.isVisible()
+    folder, hu = block_study
+    open_and_wait(qtbot, main_window, [folder])
+    _assert_shows_slice(main_window, hu, main_window.slice_view.index)
