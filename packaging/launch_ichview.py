@@ -1,0 +1,74 @@
+"""Entry script of the frozen (PyInstaller) ichview: the same `ichview` command as the pip install.
+
+`multiprocessing.freeze_support()` must run first: the decode pool starts worker processes with
+forkserver/spawn from the GUI, and in a frozen app those re-run this executable.
+
+ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S=<seconds> (for the packaging test only, ignored otherwise): the
+viewer quits by itself once the first opened series is fully shown (exit 0), when loading fails
+(exit 3) or after <seconds> (exit 4), printing one `ichview-smoke:` line (with a digest of the HU
+array, so a test can compare decoded pixels). viewer/qt/app.py has no
+such option, so this launcher adds it by wrapping MainWindow.__init__ before the app starts.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+SMOKE_ENV = "ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S"
+
+
+def install_smoke_exit(timeout_s: float) -> None:
+    """Make the next MainWindow quit the app after its first fully loaded series (see module doc)."""
+    from PySide6 import QtCore, QtWidgets
+
+    from viewer.qt import main_window
+
+    original_init = main_window.MainWindow.__init__
+
+    def init(self: main_window.MainWindow, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)
+
+        def loaded(volume: object) -> None:
+            import hashlib
+
+            import numpy as np
+
+            hu = np.ascontiguousarray(volume.hu)  # type: ignore[attr-defined]
+            digest = hashlib.sha256(hu.tobytes()).hexdigest()[:16]
+            print(
+                f"ichview-smoke: loaded slices={hu.shape[0]} shape={'x'.join(map(str, hu.shape))} "
+                f"dtype={hu.dtype} hu_min={float(hu.min()):g} hu_max={float(hu.max()):g} hu_sha256={digest}",
+                flush=True,
+            )
+            QtCore.QTimer.singleShot(0, self.close)  # closeEvent stops jobs and saves settings
+            QtCore.QTimer.singleShot(50, lambda: QtWidgets.QApplication.exit(0))
+
+        def failed(message: str) -> None:
+            print(f"ichview-smoke: load failed: {message}", file=sys.stderr, flush=True)
+            QtWidgets.QApplication.exit(3)
+
+        def timed_out() -> None:
+            print(f"ichview-smoke: nothing loaded within {timeout_s:g} s", file=sys.stderr, flush=True)
+            QtWidgets.QApplication.exit(4)
+
+        self.volume_loaded.connect(loaded)
+        self.load_failed.connect(failed)
+        QtCore.QTimer.singleShot(int(timeout_s * 1000), timed_out)
+
+    main_window.MainWindow.__init__ = init  # type: ignore[method-assign]
+
+
+def run() -> int:
+    """Run the `ichview` command line (GUI by default)."""
+    smoke = os.environ.get(SMOKE_ENV)
+    if smoke:
+        install_smoke_exit(float(smoke))
+    from viewer.__main__ import main
+
+    return main()
+
+
+if __name__ == "__main__":
+    multiprocessing.freeze_support()
+    sys.exit(run())
