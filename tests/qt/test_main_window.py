@@ -378,6 +378,10 @@ def test_cancel_button_stops_loading_and_the_app_stays_usable(qtbot, main_window
     qtbot.wait(100)  # anything still queued from the cancelled job is dropped
     assert main_window.current_volume is None
     assert not main_window.progress.isVisible() and not main_window.cancel_button.isVisible()
+    assert "F5" in main_window.slice_view.corner_texts()["top_left"]
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+        qtbot.keyClick(main_window.slice_view.graphics, QtCore.Qt.Key.Key_F5)
+    assert main_window.current_volume.n_slices == 60
     folder, hu = block_study
     open_and_wait(qtbot, main_window, [folder])
     _assert_shows_slice(main_window, hu, main_window.slice_view.index)

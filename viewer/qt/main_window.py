@@ -192,6 +192,17 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop scanning / loading (the Cancel button)."""
         self.cancel_all()
         self._set_idle("Loading cancelled")
+        if self._current_stack_id and self.slice_view.volume is None:
+            self.slice_view.set_preview_text("Loading cancelled — press F5 to load this series")
+
+    def reload_series(self) -> None:
+        """Load the current stack again (F5), e.g. after Cancel."""
+        stack_id = self._current_stack_id
+        if not stack_id:
+            return
+        self._cache.pop(stack_id, None)
+        self._current_stack_id = ""
+        self.show_stack(stack_id)
 
     @property
     def current_volume(self) -> Volume | None:
@@ -652,7 +663,16 @@ class MainWindow(QtWidgets.QMainWindow):
         """An action; `view_only` ones (arrows, Home/End) work while the image has the focus."""
         action = QtGui.QAction(text, self)
         if shortcuts:
-            action.setShortcuts([QtGui.QKeySequence(s) for s in shortcuts])
+            sequences: list[QtGui.QKeySequence] = []
+            for item in shortcuts:
+                if isinstance(item, QtGui.QKeySequence.StandardKey):
+                    candidates = QtGui.QKeySequence.keyBindings(item)
+                else:
+                    candidates = [QtGui.QKeySequence(item)]
+                for seq in candidates:
+                    if not seq.isEmpty() and seq not in sequences:  # a repeated key would be ambiguous
+                        sequences.append(seq)
+            action.setShortcuts(sequences)
         action.setCheckable(checkable)
         if tip:
             action.setToolTip(tip)
@@ -678,6 +698,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_files_action = self._act("Open f&iles…", self.open_files_dialog, ["Ctrl+Shift+O"], icon=SP.SP_FileIcon)
         self.skipped_action = self._act("Show &skipped files…", self.show_skipped)
         self.warnings_action = self._act("Show series &warnings…", self.show_warnings)
+        self.reload_action = self._act("Re&load series", self.reload_series, [QtGui.QKeySequence.StandardKey.Refresh, "F5"])
         self.prefs_action = self._act("&Preferences…", self.show_preferences, [QtGui.QKeySequence.StandardKey.Preferences, "Ctrl+,"])
         self.quit_action = self._act("&Quit", self.close, ["Ctrl+Q"])
         self.next_action = self._act("Next slice", lambda: sv.step(1), [K.Key_Down], view_only=True)
@@ -751,6 +772,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addAction(self.skipped_action)
         file_menu.addAction(self.warnings_action)
+        file_menu.addAction(self.reload_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = bar.addMenu("&Edit")

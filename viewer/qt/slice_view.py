@@ -378,6 +378,11 @@ class SliceView(QtWidgets.QWidget):
         self.fit()
         self.overlay.update()
 
+    def set_preview_text(self, text: str) -> None:
+        """Replace the text shown over a preview (e.g. when its loading was cancelled)."""
+        self._preview_text = text
+        self.overlay.update()
+
     def set_index(self, i: int) -> None:
         """Show slice `i` (clamped); emits index_changed when it changes."""
         if self._volume is None:
