@@ -81,3 +81,17 @@ def test_disk_on_anisotropic_pixels_renders_round(qtbot, main_window, tmp_path, 
     width, height = run(1, 0) + run(-1, 0) + 1, run(0, 1) + run(0, -1) + 1
     assert height > 40
     assert abs(width / height - 1.0) < 0.03, (width, height)
+
+
+def test_escape_disarms_the_ruler_and_the_left_drag_windows_again(qtbot, main_window, tmp_path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, main_window, [_disk_study(tmp_path)])
+    view = main_window.slice_view
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_M)
+    assert main_window.measurements.tool == "ruler"
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_Escape)
+    assert main_window.measurements.tool == ""
+    centre = QtCore.QPointF(view.graphics.viewport().width() / 2, view.graphics.viewport().height() / 2)
+    width_before = view.window[0]
+    send_drag(view.graphics.viewport(), centre, centre + QtCore.QPointF(40, 0))
+    assert main_window.measurements.measurements == []
+    assert view.window[0] > width_before

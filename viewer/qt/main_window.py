@@ -743,6 +743,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.ellipse_action = self._act("&Ellipse ROI", lambda: self.measurements.start_ellipse(), ["E"])
         self.delete_measurement_action = self._act("Delete selected measurement\tDel", lambda: self.measurements.delete_selected())
         self.clear_measurements_action = self._act("Clear all measurements", lambda: self.measurements.clear())
+        # Esc itself is the Measurements widget's own shortcut (a second one would be ambiguous).
+        self.cancel_tool_action = self._act("Disarm the measurement tool\tEsc", lambda: self.measurements.cancel_tool())
         self.focus_image_action = self._act("Focus the image", lambda: sv.setFocus(), ["Ctrl+1"])
         self.focus_series_action = self._act("Focus the series list", self._focus_series, ["Ctrl+2"])
         self.shortcuts_action = self._act("&Keyboard and mouse shortcuts", self.show_shortcuts, ["F1"])
@@ -803,8 +805,8 @@ class MainWindow(QtWidgets.QMainWindow):
         window_menu.addActions(self.wl_actions)
         tools_menu = bar.addMenu("&Tools")
         self._menus["Tools"] = tools_menu
-        tools_menu.addActions([self.ruler_action, self.ellipse_action, self.delete_measurement_action,
-                               self.clear_measurements_action])
+        tools_menu.addActions([self.ruler_action, self.ellipse_action, self.cancel_tool_action,
+                               self.delete_measurement_action, self.clear_measurements_action])
         if self.tag_dock is not None:
             tools_menu.addSeparator()
             tools_menu.addAction(self.tag_dock.toggleViewAction())
