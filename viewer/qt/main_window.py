@@ -401,7 +401,7 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QMessageBox.about(self, "About ichview", dialogs.about_html(str(log_file_path()), settings_file_path()))
 
     def show_shortcuts(self) -> dialogs.ShortcutsDialog:
-        d = dialogs.ShortcutsDialog(dialogs.shortcuts_html(self._all_actions, self.settings.mouse), self)
+        d = dialogs.ShortcutsDialog(dialogs.shortcuts_html(self.shortcut_actions(), self.settings.mouse), self)
         d.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         d.show()
         return d
@@ -421,6 +421,22 @@ class MainWindow(QtWidgets.QMainWindow):
         d.accepted.connect(accepted)
         d.open()
         return d
+
+    def shortcut_actions(self) -> list[QtGui.QAction]:
+        """Every action with a key, this window's and those others added (e.g. the AI's menu)."""
+        found: list[QtGui.QAction] = list(self._all_actions)
+
+        def walk(menu: QtWidgets.QMenu) -> None:
+            for action in menu.actions():
+                if action.menu() is not None:
+                    walk(action.menu())
+                elif action not in found:
+                    found.append(action)
+
+        for top in self.menuBar().actions():
+            if top.menu() is not None:
+                walk(top.menu())
+        return found
 
     def open_folder_dialog(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a study folder")
