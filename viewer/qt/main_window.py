@@ -1,16 +1,21 @@
 """The main window: opening studies, the series browser, the image, menus, toolbar and status bar.
 
 Public pieces other features build on (the AI integration among them):
-- `slice_view` (SliceView): `view_box` for overlay items in mm (z `slice_view.HEATMAP_Z`), signals
-  `index_changed(int)`, `volume_changed(object)`, `window_changed(float, float)`.
+- `slice_view` (SliceView): `view_box` for overlay items in mm scene coordinates (z:
+  `slice_view.HEATMAP_Z` for heatmaps, 20+ measurements, the screen-fixed text overlay at 1000),
+  `image_item`, `volume`, `index`, `window`; signals `index_changed(int)`, `volume_changed(object)`,
+  `window_changed(float, float)`, `inverted_changed(bool)`, `zoom_changed(float)`.
 - Signals of the window: `study_opened(StudyTree)`, `stack_changed(str)` (a stack became current,
   maybe still loading), `first_slice_shown(str, int)` (its first decoded slice is on screen),
-  `volume_loaded(Volume)` (the current stack's Volume is shown, fully decoded), `error_reported(str)`.
-- `add_dock(title, widget, area)` adds a dock with a View menu entry; `add_action(menu_name, action,
-  toolbar=False)` puts an action in a menu (and the toolbar); `start_job(kind, job)` runs a
-  `workers.Job` in a slot of that kind (a new job of a kind cancels the previous one; switching
-  stacks or closing cancels all kinds but "scan"); `report_error(exc)` is the one error handler.
-- `current_volume`, `current_stack_id`, `tree`, `settings`.
+  `volume_loaded(Volume)` (the current stack's Volume is shown, fully decoded), `load_failed(str)`,
+  `error_reported(str)`.
+- `add_dock(title, widget, area)` adds a dock with a View > Panels entry; `add_action(menu_name,
+  action, toolbar=False)` puts an action in a menu (and the toolbar; `toolbar` is the QToolBar);
+  `start_job(kind, job)` runs a `workers.Job` in a slot of that kind (a new job of a kind cancels
+  the previous one; switching stacks cancels every kind but "scan"); `shutdown_jobs()` joins them;
+  `report_error(exc)` is the one error handler (message box + log, never a traceback).
+- `show_stack(stack_id)`, `reload_series()`, `open_paths(paths)`, `current_volume`,
+  `current_stack_id`, `tree`, `settings` (viewer.settings.Settings), `shortcut_actions()`.
 """
 from __future__ import annotations
 
