@@ -46,6 +46,10 @@ CACHE_VOLUMES = 3
 HEADER_ITEM = "Header"
 CUSTOM_ITEM = "Custom"
 _SCAN, _LOAD, _THUMBNAILS = "scan", "load", "thumbnails"
+OPEN_HINT = (
+    "Open a study: File > Open folder… (Ctrl+O), Open files… (Ctrl+Shift+O),\n"
+    "or drop a folder or DICOM files here.   Keys and mouse: Help > Shortcuts (F1)"
+)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -77,6 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         # --- central: the image and a vertical slice slider
         self.slice_view = SliceView(self)
+        self.slice_view.empty_text = OPEN_HINT
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Vertical, self)
         self.slider.setAccessibleName("Slice slider")
         self.slider.setToolTip("Slice (bottom = first)")
@@ -499,9 +504,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.warning_label.setText("No image series found in what was opened" + (
                 f": {n_skipped} file(s) skipped — see the list" if n_skipped else ""))
             self._warning_messages = []
+            self.slice_view.empty_text = (
+                "No image series found in what was opened"
+                + (f" ({n_skipped} file(s) skipped: File > Show skipped files…)" if n_skipped else "")
+                + ".\n" + OPEN_HINT
+            )
+            self.slice_view.overlay.update()
             if n_skipped:
                 self.show_skipped()
             return
+        self.slice_view.empty_text = OPEN_HINT
         self.slice_view.set_window(*DEFAULT_WINDOW)
         self.slice_view.set_inverted(False)
         self.slice_view.fit()

@@ -182,6 +182,15 @@ class _Overlay(QtWidgets.QGraphicsObject):
             return
         device = p.device()
         self._dpr = device.devicePixelRatioF() if device is not None else 1.0
+        if not owner.has_image():
+            if owner.empty_text:
+                lines = owner.empty_text.split("\n")
+                pixmaps = [self._text_pixmap(line, self.font, (200, 200, 200)) for line in lines]
+                line_h = max(pm.height() for pm in pixmaps) / self._dpr
+                top = r.center().y() - line_h * len(lines) / 2
+                for i, pm in enumerate(pixmaps):
+                    p.drawPixmap(QtCore.QPointF(r.center().x() - pm.width() / self._dpr / 2, top + i * line_h), pm)
+            return
         if owner.corner_text_visible:
             corners = owner.corner_texts()
             self._block(p, corners.get("top_left", ""), r.left(), r.top(), right=False, bottom=False)
@@ -311,6 +320,7 @@ class SliceView(QtWidgets.QWidget):
         self._cursor_text = ""
         self._labels: dict[str, str] = {}
         self.corner_text_visible = True
+        self.empty_text = ""  # shown centred while no image is (e.g. how to open a study)
         self.mouse_mapping = MouseMapping()
         self.wl_sensitivity_hu_per_px = 2.0
 
@@ -518,6 +528,10 @@ class SliceView(QtWidgets.QWidget):
             "bottom_left": bottom_left,
             "bottom_right": bottom_right,
         }
+
+    def has_image(self) -> bool:
+        """Whether a slice (or a loading preview) is shown."""
+        return self._volume is not None or self._preview_shape is not None
 
     def cursor_info(self) -> str:
         return self._cursor_text
