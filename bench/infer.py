@@ -63,6 +63,28 @@ def phantom_study(n_slices: int, step_mm: float, *, size: int = 512, pixel_mm: f
     )
 
 
+def synthetic_study(n_slices: int, step_mm: float, *, seed: int = 0) -> Volume:
+    """A study from the synthetic generator (inference.synth.study) with exactly `n_slices` slices."""
+    from inference.synth.study import make_study
+
+    z_lo = -90.0
+    study = make_study(seed, slice_thickness_mm=step_mm, lesions="random",
+                       z_range_mm=(z_lo, z_lo + step_mm * (n_slices - 1) + 1e-3))
+    hu = study.hu[:n_slices]
+    col_dir, row_dir = np.array(study.iop[:3]), np.array(study.iop[3:])
+    normal = np.cross(col_dir, row_dir)
+    pos = tuple(float(p @ normal) for p in study.positions_mm[: hu.shape[0]])
+    n = hu.shape[0]
+    return Volume(
+        hu=hu, spacing_mm=study.spacing_mm, origin_mm=tuple(float(v) for v in study.positions_mm[0]),
+        direction=np.stack([col_dir, row_dir, normal], axis=1), positions_mm=pos,
+        sop_instance_uids=tuple(f"2.25.{k}" for k in range(n)), instance_numbers=tuple(range(1, n + 1)),
+        slice_thickness_mm=(step_mm,) * n, source_paths=tuple(Path(f"{k}.dcm") for k in range(n)),
+        series_uid=f"synth.{n}", stack_id=f"synth.{n}#0",
+        metadata=StudyMetadata(modality="CT", convolution_kernel="H30s"),
+    )
+
+
 def make_engine(device: str | None, threads: int | None) -> Engine:
     path = default_weights_path()
     if path.is_file():
@@ -135,12 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also try torch.compile on the feature extractor")
     ap.add_argument("--no-thin", action="store_true", help="skip the 300-slice 0.625 mm study")
+    ap.add_argument("--phantom", action="store_true", help="simple analytic phantom instead of the generator")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    studies = [phantom_study(40, 5.0)]
+    build = phantom_study if args.phantom else synthetic_study
+    studies = [build(40, 5.0)]
     if not args.no_thin:
-        studies.append(phantom_study(300, 0.625))
-    print(f"synthetic studies built in {time.perf_counter() - t0:.1f} s")
+        studies.append(build(300, 0.625))
+    print(f"{'phantom' if args.phantom else 'generator'} studies "
+          f"{', '.join(f'{v.n_slices}x{v.spacing_mm[0]:g} mm' for v in studies)} built in {time.perf_counter() - t0:.1f} s")
     try:
         import os
 
