@@ -620,6 +620,7 @@ class AiAssist(QtCore.QObject):
                 self._stale_results += 1
             return
         if isinstance(item, EngineReady):
+            run.started_s = time.perf_counter()  # the time taken counts from a loaded model
             if abs(self.strip.threshold - item.info.threshold) > 1e-9:
                 self.strip.reset(run.n_slices, item.info.threshold)
                 self.strip.set_current(self.view.index)
