@@ -18,6 +18,26 @@ import sys
 SMOKE_ENV = "ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S"
 
 
+def codec_report() -> str:
+    """Which DICOM codec modules import, and the transfer syntaxes pylibjpeg finds by entry point."""
+    import importlib
+
+    modules = []
+    for name in ("gdcm", "libjpeg", "openjpeg", "rle", "jpeg_ls"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        modules.append(name)
+    try:
+        from pylibjpeg.utils import get_pixel_data_decoders
+
+        syntaxes = sorted(get_pixel_data_decoders())
+    except ImportError:
+        syntaxes = []
+    return f"codecs={','.join(modules) or '-'} pylibjpeg_syntaxes={','.join(syntaxes) or '-'}"
+
+
 def install_smoke_exit(timeout_s: float) -> None:
     """Make the next MainWindow quit the app after its first fully loaded series (see module doc)."""
     from PySide6 import QtCore, QtWidgets
@@ -38,7 +58,8 @@ def install_smoke_exit(timeout_s: float) -> None:
             digest = hashlib.sha256(hu.tobytes()).hexdigest()[:16]
             print(
                 f"ichview-smoke: loaded slices={hu.shape[0]} shape={'x'.join(map(str, hu.shape))} "
-                f"dtype={hu.dtype} hu_min={float(hu.min()):g} hu_max={float(hu.max()):g} hu_sha256={digest}",
+                f"dtype={hu.dtype} hu_min={float(hu.min()):g} hu_max={float(hu.max()):g} hu_sha256={digest} "
+                f"{codec_report()}",
                 flush=True,
             )
             QtCore.QTimer.singleShot(0, self.close)  # closeEvent stops jobs and saves settings

@@ -25,7 +25,10 @@ BUNDLE = REPO / "dist" / "ichview"
 EXE = BUNDLE / "ichview"
 INTERNAL = BUNDLE / "_internal"
 SOURCES = ("viewer", "inference", "resources", "packaging", "pyproject.toml")
-SMOKE_RE = re.compile(r"ichview-smoke: loaded slices=(\d+) shape=(\S+) dtype=(\S+) hu_min=(\S+) hu_max=(\S+) hu_sha256=(\w+)")
+SMOKE_RE = re.compile(
+    r"ichview-smoke: loaded slices=(\d+) shape=(\S+) dtype=(\S+) hu_min=(\S+) hu_max=(\S+) hu_sha256=(\w+) "
+    r"codecs=(\S+) pylibjpeg_syntaxes=(\S+)"
+)
 
 
 def _newest_source_mtime() -> float:
@@ -126,6 +129,12 @@ def test_gui_from_the_bundle_opens_a_study_and_exits_cleanly(bundle: Path, user_
     # the same pixels as the source install decodes (same HU array, byte for byte)
     source = open_in_gui([sys.executable, "packaging/launch_ichview.py"], study, user_env)
     assert frozen.group(2, 3, 6) == source.group(2, 3, 6)
+    # every codec module of the source install imports in the bundle, and pylibjpeg finds its
+    # plugins there (entry points need the plugins' metadata): JPEG Lossless .57/.70, JPEG 2000, RLE
+    assert frozen.group(7, 8) == source.group(7, 8)
+    assert {"libjpeg", "openjpeg", "rle", "jpeg_ls"} <= set(frozen.group(7).split(","))
+    assert {"1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.90",
+            "1.2.840.10008.1.2.5"} <= set(frozen.group(8).split(","))
 
 
 def test_every_transfer_syntax_decodes_to_the_same_pixels_in_the_bundle(bundle: Path, user_env: dict[str, str],
@@ -178,7 +187,10 @@ def test_bundle_has_the_plugins_and_codecs_it_needs_and_nothing_it_does_not(bund
     for dist in ("pylibjpeg_libjpeg", "pylibjpeg_openjpeg", "pylibjpeg_rle"):
         (info,) = INTERNAL.glob(f"{dist}-*.dist-info")
         assert "pylibjpeg.pixel_data_decoders" in (info / "entry_points.txt").read_text()
-    assert list(INTERNAL.rglob("_SimpleITK*.so")), "SimpleITK (with GDCM) is bundled"
+    # SimpleITK (GDCM) travels exactly when ichview's own code imports it (260 MB otherwise unused)
+    uses_sitk = any(re.search(r"^\s*(import|from) SimpleITK", p.read_text(encoding="utf-8"), re.M)
+                    for pkg in ("viewer", "inference") for p in (REPO / pkg).rglob("*.py"))
+    assert bool(list(INTERNAL.rglob("_SimpleITK*.so"))) == uses_sitk
     assert (INTERNAL / "resources" / "fonts" / "DejaVuSans-LGC.ttf").is_file()
     assert (INTERNAL / "resources" / "icons" / "hicolor" / "256x256" / "apps" / "ichview.png").is_file()
     assert (BUNDLE / "install_desktop.py").is_file()
