@@ -6,7 +6,8 @@ forkserver/spawn from the GUI, and in a frozen app those re-run this executable.
 ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S=<seconds> (for the packaging test only, ignored otherwise): the
 viewer quits by itself once the first opened series is fully shown (exit 0), when loading fails
 (exit 3) or after <seconds> (exit 4), printing one `ichview-smoke:` line (with a digest of the HU
-array, so a test can compare decoded pixels). viewer/qt/app.py has no
+array and the codecs found, so a test can compare them). ICHVIEW_SMOKE_SCREENSHOT=<file.png> also
+saves the window before quitting. viewer/qt/app.py has no
 such option, so this launcher adds it by wrapping MainWindow.__init__ before the app starts.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 
 SMOKE_ENV = "ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S"
+SCREENSHOT_ENV = "ICHVIEW_SMOKE_SCREENSHOT"  # with SMOKE_ENV: save the window as PNG before quitting
 
 
 def codec_report() -> str:
@@ -62,6 +64,11 @@ def install_smoke_exit(timeout_s: float) -> None:
                 f"{codec_report()}",
                 flush=True,
             )
+            shot = os.environ.get(SCREENSHOT_ENV)
+            if shot:
+                QtWidgets.QApplication.processEvents()
+                if not self.grab().save(shot):
+                    print(f"ichview-smoke: could not save the screenshot {shot}", file=sys.stderr, flush=True)
             QtCore.QTimer.singleShot(0, self.close)  # closeEvent stops jobs and saves settings
             QtCore.QTimer.singleShot(50, lambda: QtWidgets.QApplication.exit(0))
 

@@ -87,9 +87,11 @@ def run_venv(args: list[str], env: dict[str, str], *, timeout_s: float = 600) ->
                           text=True, timeout=timeout_s, check=False)
 
 
-def open_in_gui(command: list[str], folder: Path, env: dict[str, str]) -> re.Match[str]:
+def open_in_gui(command: list[str], folder: Path, env: dict[str, str], *, screenshot: Path | None = None) -> re.Match[str]:
     """Start the viewer on `folder`; it quits by itself once the first series is shown (packaging/launch_ichview.py)."""
     smoke_env = {**env, "ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S": "240"}
+    if screenshot is not None:
+        smoke_env["ICHVIEW_SMOKE_SCREENSHOT"] = str(screenshot)
     done = subprocess.run([*command, str(folder)], env=smoke_env, cwd=REPO, capture_output=True, text=True,
                           timeout=300, check=False)
     assert done.returncode == 0, f"rc={done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
@@ -118,10 +120,18 @@ def test_info_from_the_bundle_prints_what_the_source_install_prints(bundle: Path
 
 
 def test_gui_from_the_bundle_opens_a_study_and_exits_cleanly(bundle: Path, user_env: dict[str, str],
-                                                             real_data: Path) -> None:
+                                                             real_data: Path, artifacts_dir: Path) -> None:
+    from PySide6 import QtGui
+
     study = real_data / "ge_head_ct_tilted"
-    frozen = open_in_gui([str(EXE)], study, user_env)
+    shot = artifacts_dir / "bundle_gui_ge_head_ct.png"
+    shot.unlink(missing_ok=True)
+    frozen = open_in_gui([str(EXE)], study, user_env, screenshot=shot)
     assert frozen.group(1) == "28" and frozen.group(2) == "28x512x512"
+    image = QtGui.QImage(str(shot))  # the window as the bundle drew it (look at it in test-artifacts/)
+    assert not image.isNull() and image.width() > 400
+    greys = {QtGui.qGray(image.pixel(x, y)) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(greys) > 64, "the window shows an image, not a blank canvas"
     home = Path(user_env["HOME"])
     log_text = (home / ".local" / "state" / "ichview" / "ichview.log").read_text(encoding="utf-8")
     assert f"ichview {version('ichview')} started" in log_text and "exited (0)" in log_text
