@@ -48,8 +48,8 @@ WEIGHTS_NAME = "ichview-ich.safetensors"
 DEFAULT_PREPROCESS = PreprocessConfig(pixel_mm=2.0, image_size=128)
 DEFAULT_ARCH: dict[str, Any] = {
     "stem_channels": 16,
-    "widths": (24, 48, 64, 96),
-    "blocks": (1, 1, 2, 1),
+    "widths": (24, 32, 48, 64),
+    "blocks": (1, 1, 1, 1),
     "strides": (2, 1, 1, 1),
     "dilations": (1, 2, 3, 4),
     "dropout": 0.2,
@@ -72,10 +72,10 @@ class TrainConfig:
     source: str = "synthetic"  # "synthetic", "smoke" or "rsna"
     rsna_dir: str = ""
     rsna_max_series: int = 0  # 0: all
-    n_shards: int = 64
+    n_shards: int = 45
     n_calib_shards: int = 4
-    steps: int = 1500
-    batch_size: int = 48
+    steps: int = 500
+    batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 60
@@ -84,6 +84,11 @@ class TrainConfig:
     preprocess: dict[str, Any] = field(default_factory=DEFAULT_PREPROCESS.to_dict)
     arch: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ARCH))
     version: str = "0.1.0"
+    init_from: str = ""  # a checkpoint.pt / .safetensors whose weights start this run (warm start)
+    # Batches are drawn so that P(bleed) is this value in every data domain (phantom studies,
+    # real backgrounds): otherwise "looks like a real scan" would predict a bleed (a shortcut).
+    # 0: uniform sampling.
+    domain_prevalence: float = 0.3
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -314,6 +319,26 @@ def augment(x: Any, gen: Any, config: PreprocessConfig) -> Any:
     return x
 
 
+def domain_balanced_probabilities(group: np.ndarray, positive: np.ndarray, prevalence: float) -> np.ndarray | None:
+    """Sampling probabilities giving each domain (group >= 0: phantom studies, < 0: real
+    backgrounds) its share of the data and, inside it, a bleed prevalence of `prevalence`.
+    None (uniform) when `prevalence` is 0 or a domain lacks positives or negatives."""
+    if prevalence <= 0:
+        return None
+    pos = np.asarray(positive) > 0.5
+    p = np.zeros(pos.size, np.float64)
+    for dom in (np.asarray(group) >= 0, np.asarray(group) < 0):
+        if not dom.any():
+            continue
+        n_pos, n_neg = int((dom & pos).sum()), int((dom & ~pos).sum())
+        if n_pos == 0 or n_neg == 0:
+            return None
+        share = dom.mean()
+        p[dom & pos] = share * prevalence / n_pos
+        p[dom & ~pos] = share * (1.0 - prevalence) / n_neg
+    return p / p.sum()
+
+
 def _loss(logits: Any, y: Any) -> Any:
     import torch
     import torch.nn.functional as F
@@ -392,6 +417,18 @@ def fold_platt(model: Any, a: np.ndarray, b: np.ndarray) -> None:
         model.fc.bias.mul_(fa).add_(fb)
 
 
+def _initial_weights(path: Path) -> dict[str, Any]:
+    """The model state dict of a checkpoint (`model` key) or of a .safetensors model file."""
+    import torch
+
+    if path.suffix == ".safetensors":
+        from inference.weights import load_weights
+
+        return load_weights(path).model.state_dict()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state["model"]
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ichview train", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help=f"folder for {WEIGHTS_NAME} (default: resources/model)")
@@ -399,7 +436,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rsna-dir", type=Path, help="train on the RSNA 2019 layout in this folder (stage_2_train.csv + stage_2_train/)")
     p.add_argument("--rsna-max-series", type=int, default=0, help="use only the first N series (0: all)")
     p.add_argument("--smoke", action="store_true", help="CI: two steps at 32 x 32 on one tiny phantom study")
-    p.add_argument("--steps", type=int, help="optimiser steps (default 1500; smoke 2)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default 500; smoke 2)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--shards", type=int, help="training shards to render (synthetic: ~120 slices each)")
@@ -407,11 +444,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, default=10.0, help="stop (with a checkpoint) after this long; --resume continues")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --work")
     p.add_argument("--fresh", action="store_true", help="discard an existing checkpoint in --work and start over")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: on a shared CPU more threads can be slower)")
     p.add_argument("--workers", type=int, default=1, help="processes rendering the cache (default 1)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     p.add_argument("--stop-after-steps", type=int, help=argparse.SUPPRESS)  # tests: end a chunk at a step
     p.add_argument("--version", default="0.1.0", help="model version written into the weights")
+    p.add_argument("--init-from", type=Path, help="start from these weights (a checkpoint.pt or .safetensors): a warm start")
     return p.parse_args(argv)
 
 
@@ -434,6 +472,8 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["lr"] = args.lr
     if args.shards is not None:
         changes["n_shards"] = args.shards
+    if args.init_from is not None:
+        changes["init_from"] = str(Path(args.init_from).resolve())
     if args.smoke and args.rsna_dir is not None:
         changes.update(source="rsna", rsna_dir=str(Path(args.rsna_dir).resolve()), rsna_max_series=args.rsna_max_series)
     return replace(cfg, **changes)
@@ -499,8 +539,12 @@ def main(argv: list[str] | None = None) -> int:
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
         elapsed = float(state.get("elapsed_s", 0.0))
-    elif state is not None:
-        elapsed = float(state.get("elapsed_s", 0.0))
+    else:
+        if state is not None:
+            elapsed = float(state.get("elapsed_s", 0.0))
+        if cfg.init_from:
+            model.load_state_dict(_initial_weights(Path(cfg.init_from)))
+            print(f"warm start from {cfg.init_from}", file=sys.stderr)
     print(f"model: {count_parameters(model):,} parameters, input {pre.n_channels}x{pre.image_size}x{pre.image_size} at {pre.pixel_mm} mm", file=sys.stderr)
 
     def save_checkpoint(done: bool = False) -> None:
@@ -520,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     # 3. Steps.
     from inference.datasets.samples import from_uint8
 
+    sample_p = domain_balanced_probabilities(data.group, data.y[:, 0], cfg.domain_prevalence)
+
     t_chunk = time.monotonic()
     bar = Progress("train", cfg.steps, start=step)
     model.train()
@@ -532,7 +578,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nstopped at step {step}/{cfg.steps}; run again with --resume (work folder {work})", file=sys.stderr)
             return EXIT_UNFINISHED
         rng = np.random.default_rng([cfg.seed, step, 11])
-        idx = np.sort(rng.choice(n, size=min(cfg.batch_size, n), replace=n < cfg.batch_size))
+        if sample_p is None:
+            idx = np.sort(rng.choice(n, size=min(cfg.batch_size, n), replace=n < cfg.batch_size))
+        else:
+            idx = np.sort(rng.choice(n, size=cfg.batch_size, replace=True, p=sample_p))
         xb = torch.from_numpy(from_uint8(data.x[idx]))
         yb = torch.from_numpy(data.y[idx])
         gen = torch.Generator().manual_seed(int(cfg.seed * 1_000_003 + step))

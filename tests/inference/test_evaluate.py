@@ -61,3 +61,22 @@ def test_metrics_of_a_perfect_and_a_useless_model() -> None:
     assert good["sensitivity_any"] == 1.0 and good["specificity_any"] == 1.0
     flat = compute_metrics(y, np.full_like(y, 0.5), 0.5)
     assert all(v == 0.5 for v in flat["auc"].values()) and flat["weighted_log_loss"] == pytest.approx(np.log(2), rel=1e-6)
+
+
+def test_heldout_background_slices_are_never_training_context(real_data: Path) -> None:
+    from inference.datasets.backgrounds import CONTEXT_GUARD_MM, load_background
+    from inference.datasets.heldout import heldout_studies
+    from inference.datasets.synthetic import CALIB_SEED_BASE, PHANTOM_TRAIN_THICKNESSES_MM
+
+    for name in ("invesalius_head_ct_0051", "cerr_head_neck_ct"):
+        bg = load_background(name, str(real_data))
+        train, held = bg.training_targets(), bg.heldout_targets()
+        assert len(train) >= 15 and len(held) >= 4 and not set(train) & set(held)
+        gap = np.abs(bg.positions_mm[train][:, None] - bg.positions_mm[held][None, :]).min()
+        assert gap > 2 * CONTEXT_GUARD_MM  # the two contexts cannot share a slice
+    with pytest.raises(ValueError, match="real negative test"):
+        load_background("ge_head_ct_tilted", str(real_data))
+    studies = heldout_studies()
+    assert {s.thickness_mm for s in studies} == {3.0, 7.0} and not {3.0, 7.0} & set(PHANTOM_TRAIN_THICKNESSES_MM)
+    assert {s.lesion_size for s in studies} == {0.0, 1.0}
+    assert min(s.seed for s in studies) > CALIB_SEED_BASE + 1_000_000
