@@ -330,6 +330,16 @@ def test_switch_series_mid_run_drops_late_results(qtbot, assisted, long_series, 
     )
     assert ai.strip.n_points() == volume_b.n_slices
 
+    # Back to series 1: it was never finished, so it runs again; then series 2 is shown from memory.
+    with qtbot.waitSignal(ai.inference_finished, timeout=TIMEOUT_MS) as finished:
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_PageUp)
+    assert finished.args[0] == volume_a.stack_id
+    with qtbot.waitSignal(window.volume_loaded, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_PageDown)
+    assert ai.job() is None  # no new run: the finished results are shown again
+    assert ai.current_run.stack_id == volume_b.stack_id and ai.strip.n_points() == volume_b.n_slices
+    np.testing.assert_allclose(ai.strip.probabilities("any"), reference.probabilities[:, 0], atol=1e-4)
+
 
 def test_refused_stack_shows_not_analysed_and_auto_run_off_waits_for_run_ai(qtbot, main_window, weights, bone_kernel_study) -> None:  # noqa: ANN001
     window = main_window
