@@ -31,6 +31,7 @@ import torch
 from inference.labels import LABELS
 
 __all__ = [
+    "label_indices",
     "raw_grad_cam",
     "scale_cams",
     "grad_cam",
@@ -41,7 +42,8 @@ __all__ = [
 ]
 
 
-def _label_indices(labels: Sequence[str]) -> list[int]:
+def label_indices(labels: Sequence[str]) -> list[int]:
+    """Output indices of `labels` (names from inference.labels.LABELS); ValueError for unknown names."""
     unknown = [lab for lab in labels if lab not in LABELS]
     if unknown:
         raise ValueError(f"unknown labels {unknown}; expected some of {LABELS}")
@@ -56,7 +58,7 @@ def raw_grad_cam(model: torch.nn.Module, feats: torch.Tensor, labels: Sequence[s
     """
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
         raise RuntimeError("Grad-CAM needs gradients: call it outside torch.inference_mode()/no_grad()")
-    idx = _label_indices(labels)
+    idx = label_indices(labels)
     leaf = feats.detach().clone().requires_grad_(True)
     logits = model.head(leaf)
     h, w = leaf.shape[-2:]
@@ -89,7 +91,7 @@ def grad_cam(
         feats = model.features(x)
     raw, logits = raw_grad_cam(model, feats, labels)
     probs = torch.sigmoid(logits)
-    sel = probs[:, _label_indices(labels)]
+    sel = probs[:, label_indices(labels)]
     return probs.cpu().numpy(), scale_cams(raw, sel, cam_scale)
 
 

@@ -25,7 +25,7 @@ import torch
 
 from inference.acceptance import check_volume
 from inference.device import autocast, prepare_model, resolve_device, set_threads, to_device
-from inference.gradcam import _label_indices, raw_grad_cam, scale_cams
+from inference.gradcam import label_indices, raw_grad_cam, scale_cams
 from inference.labels import LABELS
 from inference.preprocess import PreprocessConfig, make_inputs
 from inference.results import Acceptance, ModelInfo, SliceResult, StackAnalysis
@@ -123,7 +123,7 @@ class Engine:
         if cam_labels:
             with autocast(self._device):
                 raw, _ = raw_grad_cam(self.model, feats, cam_labels)
-            sel = probs[:, _label_indices(cam_labels)].clone()
+            sel = probs[:, label_indices(cam_labels)].clone()
             cams = scale_cams(raw, sel, self.metadata.cam_scale)
         return probs.cpu().numpy(), cams
 
@@ -142,7 +142,7 @@ class Engine:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         cam_labels = tuple(cam_labels)
-        _label_indices(cam_labels)
+        label_indices(cam_labels)
         # Pre-process a few batches at a time (neighbour slices shared between batches are pooled
         # once), but the first batch alone so the first result arrives early.
         chunk = max(batch_size, (32 // batch_size) * batch_size)
