@@ -7,7 +7,8 @@ ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S=<seconds> (for the packaging test only, ignored 
 viewer quits by itself once the first opened series is fully shown (exit 0), when loading fails
 (exit 3) or after <seconds> (exit 4), printing one `ichview-smoke:` line (with a digest of the HU
 array and the codecs found, so a test can compare them). ICHVIEW_SMOKE_SCREENSHOT=<file.png> also
-saves the window before quitting. viewer/qt/app.py has no
+saves the window before quitting; ICHVIEW_SMOKE_WAIT_FOR_AI=1 waits until the AI assist has analysed
+that series (exit 5 when the assist is not attached, e.g. torch failed to load). viewer/qt/app.py has no
 such option, so this launcher adds it by wrapping MainWindow.__init__ before the app starts.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 
 SMOKE_ENV = "ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S"
 SCREENSHOT_ENV = "ICHVIEW_SMOKE_SCREENSHOT"  # with SMOKE_ENV: save the window as PNG before quitting
+WAIT_AI_ENV = "ICHVIEW_SMOKE_WAIT_FOR_AI"  # with SMOKE_ENV, "1": quit once the AI assist has finished
 
 
 def codec_report() -> str:
@@ -51,19 +53,10 @@ def install_smoke_exit(timeout_s: float) -> None:
     def init(self: main_window.MainWindow, *args: object, **kwargs: object) -> None:
         original_init(self, *args, **kwargs)
 
-        def loaded(volume: object) -> None:
-            import hashlib
+        done = {"loaded": False}
 
-            import numpy as np
-
-            hu = np.ascontiguousarray(volume.hu)  # type: ignore[attr-defined]
-            digest = hashlib.sha256(hu.tobytes()).hexdigest()[:16]
-            print(
-                f"ichview-smoke: loaded slices={hu.shape[0]} shape={'x'.join(map(str, hu.shape))} "
-                f"dtype={hu.dtype} hu_min={float(hu.min()):g} hu_max={float(hu.max()):g} hu_sha256={digest} "
-                f"{codec_report()}",
-                flush=True,
-            )
+        def finish(line: str) -> None:
+            print(line, flush=True)
             shot = os.environ.get(SCREENSHOT_ENV)
             if shot:
                 QtWidgets.QApplication.processEvents()
@@ -71,6 +64,31 @@ def install_smoke_exit(timeout_s: float) -> None:
                     print(f"ichview-smoke: could not save the screenshot {shot}", file=sys.stderr, flush=True)
             QtCore.QTimer.singleShot(0, self.close)  # closeEvent stops jobs and saves settings
             QtCore.QTimer.singleShot(50, lambda: QtWidgets.QApplication.exit(0))
+
+        def loaded(volume: object) -> None:
+            import hashlib
+
+            import numpy as np
+
+            if done["loaded"]:
+                return
+            done["loaded"] = True
+            hu = np.ascontiguousarray(volume.hu)  # type: ignore[attr-defined]
+            digest = hashlib.sha256(hu.tobytes()).hexdigest()[:16]
+            line = (
+                f"ichview-smoke: loaded slices={hu.shape[0]} shape={'x'.join(map(str, hu.shape))} "
+                f"dtype={hu.dtype} hu_min={float(hu.min()):g} hu_max={float(hu.max()):g} hu_sha256={digest} "
+                f"{codec_report()}"
+            )
+            if os.environ.get(WAIT_AI_ENV) != "1":
+                finish(line + " ai=not-waited")
+                return
+            assist = getattr(self, "ai_assist", None)  # set by viewer.qt.app.attach_ai
+            if assist is None:
+                print("ichview-smoke: the AI assist is not attached (see the log)", file=sys.stderr, flush=True)
+                QtWidgets.QApplication.exit(5)
+                return
+            assist.inference_finished.connect(lambda stack_id: finish(line + " ai=finished"))
 
         def failed(message: str) -> None:
             print(f"ichview-smoke: load failed: {message}", file=sys.stderr, flush=True)

@@ -27,7 +27,7 @@ INTERNAL = BUNDLE / "_internal"
 SOURCES = ("viewer", "inference", "resources", "packaging", "pyproject.toml")
 SMOKE_RE = re.compile(
     r"ichview-smoke: loaded slices=(\d+) shape=(\S+) dtype=(\S+) hu_min=(\S+) hu_max=(\S+) hu_sha256=(\w+) "
-    r"codecs=(\S+) pylibjpeg_syntaxes=(\S+)"
+    r"codecs=(\S+) pylibjpeg_syntaxes=(\S+) ai=(\S+)"
 )
 
 
@@ -87,11 +87,15 @@ def run_venv(args: list[str], env: dict[str, str], *, timeout_s: float = 600) ->
                           text=True, timeout=timeout_s, check=False)
 
 
-def open_in_gui(command: list[str], folder: Path, env: dict[str, str], *, screenshot: Path | None = None) -> re.Match[str]:
-    """Start the viewer on `folder`; it quits by itself once the first series is shown (packaging/launch_ichview.py)."""
+def open_in_gui(command: list[str], folder: Path, env: dict[str, str], *, screenshot: Path | None = None,
+                wait_for_ai: bool = False) -> re.Match[str]:
+    """Start the viewer on `folder`; it quits by itself once the first series is shown (or analysed by
+    the AI assist with `wait_for_ai`), see packaging/launch_ichview.py."""
     smoke_env = {**env, "ICHVIEW_SMOKE_EXIT_AFTER_LOAD_S": "240"}
     if screenshot is not None:
         smoke_env["ICHVIEW_SMOKE_SCREENSHOT"] = str(screenshot)
+    if wait_for_ai:
+        smoke_env["ICHVIEW_SMOKE_WAIT_FOR_AI"] = "1"
     done = subprocess.run([*command, str(folder)], env=smoke_env, cwd=REPO, capture_output=True, text=True,
                           timeout=300, check=False)
     assert done.returncode == 0, f"rc={done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
@@ -126,9 +130,10 @@ def test_gui_from_the_bundle_opens_a_study_and_exits_cleanly(bundle: Path, user_
     study = real_data / "ge_head_ct_tilted"
     shot = artifacts_dir / "bundle_gui_ge_head_ct.png"
     shot.unlink(missing_ok=True)
-    frozen = open_in_gui([str(EXE)], study, user_env, screenshot=shot)
+    frozen = open_in_gui([str(EXE)], study, user_env, screenshot=shot, wait_for_ai=True)
     assert frozen.group(1) == "28" and frozen.group(2) == "28x512x512"
-    image = QtGui.QImage(str(shot))  # the window as the bundle drew it (look at it in test-artifacts/)
+    assert frozen.group(9) == "finished", "the AI assist ran in the bundled viewer (torch + shipped model)"
+    image = QtGui.QImage(str(shot))  # the window with the AI's results (look at it in test-artifacts/)
     assert not image.isNull() and image.width() > 400
     greys = {QtGui.qGray(image.pixel(x, y)) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
     assert len(greys) > 64, "the window shows an image, not a blank canvas"
@@ -204,6 +209,8 @@ def test_bundle_has_the_plugins_and_codecs_it_needs_and_nothing_it_does_not(bund
     assert (INTERNAL / "resources" / "fonts" / "DejaVuSans-LGC.ttf").is_file()
     assert (INTERNAL / "resources" / "icons" / "hicolor" / "256x256" / "apps" / "ichview.png").is_file()
     assert (BUNDLE / "install_desktop.py").is_file()
+    unreadable = [p for p in BUNDLE.rglob("*") if not p.is_symlink() and not p.stat().st_mode & 0o004]
+    assert unreadable == [], "every user of an installed copy can read it (model files included)"
     names = {p.name for p in INTERNAL.rglob("*")}
     unwanted = [n for n in names if re.match(
         r"(libQt6(WebEngine|Quick|Qml|3D|Multimedia|Pdf|Designer)|libtorch_cuda|libcudnn|libnccl|_tkinter|tcl|tk8|matplotlib)", n)]
