@@ -89,6 +89,8 @@ class TrainConfig:
     # real backgrounds): otherwise "looks like a real scan" would predict a bleed (a shortcut).
     # 0: uniform sampling.
     domain_prevalence: float = 0.3
+    hu_offset_max: float = 8.0  # augmentation: +- HU offset
+    hu_gain_range: tuple[float, float] = (0.92, 1.12)  # augmentation: HU gain
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -96,6 +98,8 @@ class TrainConfig:
     @staticmethod
     def from_json(text: str) -> TrainConfig:
         data = json.loads(text)
+        if "hu_gain_range" in data:
+            data["hu_gain_range"] = tuple(data["hu_gain_range"])
         return TrainConfig(**data)
 
     @property
@@ -285,11 +289,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
 
 
-def augment(x: Any, gen: Any, config: PreprocessConfig) -> Any:
+def augment(
+    x: Any, gen: Any, config: PreprocessConfig, *, hu_offset_max: float = 8.0, hu_gain_range: tuple[float, float] = (0.92, 1.12)
+) -> Any:
     """On-the-fly augmentation of a float batch (N, C, H, W) on the model grid, seeded by `gen`:
-    left-right mirror, rotation +-12 deg, scale 0.9-1.1, shift +-6 px, a global HU offset of
-    +-3 HU (inside each window), and (5 %) neighbour slabs replaced by the target slab (a single
-    slice or the end of a stack, as make_inputs feeds it)."""
+    left-right mirror, rotation +-12 deg, scale 0.9-1.1, shift +-6 px, a global HU gain and offset
+    (inside each window), and (5 %) neighbour slabs replaced by the target slab (a single slice or
+    the end of a stack, as make_inputs feeds it)."""
     import torch
     import torch.nn.functional as F
 
@@ -305,11 +311,18 @@ def augment(x: Any, gen: Any, config: PreprocessConfig) -> Any:
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    widths = torch.tensor([w.width_hu for w in config.windows] * config.n_slabs, dtype=x.dtype)
-    offset_hu = (torch.rand(n, 1, generator=gen) - 0.5) * 6.0
-    shift = (offset_hu / widths.view(1, -1)).view(n, -1, 1, 1)
+    # Scanner calibration: HU' = gain * HU + offset on every pixel inside its window (clipped
+    # pixels stay clipped). Real brains differ by 5-10 HU between scanners (the real GE check sits
+    # ~6 HU above the two training backgrounds).
+    widths = torch.tensor([w.width_hu for w in config.windows] * config.n_slabs, dtype=x.dtype).view(1, -1, 1, 1)
+    lows = torch.tensor([w.center_hu - w.width_hu / 2 for w in config.windows] * config.n_slabs, dtype=x.dtype).view(1, -1, 1, 1)
+    offset_hu = ((torch.rand(n, 1, generator=gen) - 0.5) * 2 * hu_offset_max).view(n, 1, 1, 1)
+    g0, g1 = hu_gain_range
+    gain = (g0 + (g1 - g0) * torch.rand(n, 1, generator=gen)).view(n, 1, 1, 1)
+    hu = lows + x * widths
+    x_new = ((gain * hu + offset_hu - lows) / widths).clamp(0.0, 1.0)
     inside = (x > 0.0) & (x < 1.0)
-    x = torch.where(inside, (x + shift).clamp(0.0, 1.0), x)
+    x = torch.where(inside, x_new, x)
     single = u[:, 5] < 0.05
     if bool(single.any()):
         nw = len(config.windows)
@@ -586,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         yb = torch.from_numpy(data.y[idx])
         gen = torch.Generator().manual_seed(int(cfg.seed * 1_000_003 + step))
         if cfg.augment:
-            xb = augment(xb, gen, pre)
+            xb = augment(xb, gen, pre, hu_offset_max=cfg.hu_offset_max, hu_gain_range=cfg.hu_gain_range)
         torch.manual_seed(int(cfg.seed * 1_000_003 + step) + 7)  # dropout
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
