@@ -37,13 +37,16 @@ from viewer.core.errors import LoadCancelled, PixelDecodeError
 from viewer.core.orientation import CanonicalGeometry, InPlaneTransform, canonical_geometry
 from viewer.core.pixels import (
     HuParams,
+    JpegLosslessTail,
     NativeTail,
     check_matrix,
     hu_params,
+    jpeg_lossless_tail_from_meta,
     native_tail_from_meta,
     iter_stored_frames,
     read_dataset,
     read_header,
+    read_jpeg_lossless_tail,
     read_native_tail,
     stored_frames,
     stored_to_hu,
@@ -74,6 +77,9 @@ class FileTask:
     # Single-frame native file: layout and HU parameters from the scanned header, so the pixels are
     # read straight from the file's end without parsing it again (checked; falls back when wrong).
     fast: tuple[NativeTail, HuParams] | None = None
+    # Single-frame JPEG Lossless file: its fragments read from the scanned Pixel Data offset and
+    # decoded by GDCM without parsing the file again (checked; falls back when wrong).
+    jpeg: tuple[JpegLosslessTail, HuParams] | None = None
 
 
 def decode_file_into(
@@ -84,6 +90,11 @@ def decode_file_into(
         stored = read_native_tail(task.path, task.fast[0])
         if stored is not None:
             stored_to_hu(transform.apply(stored), task.fast[1], out=out[task.items[0][0]])
+            return None
+    if task.jpeg is not None and len(task.items) == 1:
+        stored = read_jpeg_lossless_tail(task.path, task.jpeg[0])
+        if stored is not None:
+            stored_to_hu(transform.apply(stored), task.jpeg[1], out=out[task.items[0][0]])
             return None
     if task.items[0][1] is not None:  # frames of a multi-frame file, streamed one at a time
         header = read_header(task.path)
@@ -253,13 +264,18 @@ def file_tasks(stack: Stack) -> list[FileTask]:
             for i in range(0, len(items), _FRAMES_PER_TASK):
                 tasks.append(FileTask(path, tuple(items[i : i + _FRAMES_PER_TASK])))
             continue
-        fast = None
+        fast = jpeg = None
         if len(items) == 1:
             fast = native_tail_from_meta(
                 h.meta, transfer_syntax_uid=h.transfer_syntax_uid, photometric=h.photometric,
                 rows=h.rows, cols=h.columns, frame=h.frame,
             )
-        tasks.append(FileTask(path, tuple(items), fast))
+            if fast is None:
+                jpeg = jpeg_lossless_tail_from_meta(
+                    h.meta, transfer_syntax_uid=h.transfer_syntax_uid, photometric=h.photometric,
+                    rows=h.rows, cols=h.columns, frame=h.frame, pixel_offset=h.pixel_offset,
+                )
+        tasks.append(FileTask(path, tuple(items), fast, jpeg))
     return tasks
 
 

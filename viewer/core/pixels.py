@@ -246,6 +246,16 @@ def _gdcm_module() -> ModuleType | None:
     return gdcm
 
 
+def _turbo_module() -> ModuleType | None:
+    """imagecodecs when installed with its libjpeg-turbo 3 codec, which decodes JPEG Lossless
+    (process 14): measured ~2.3 ms per 512x512 CT slice here against GDCM's ~5 ms."""
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    return imagecodecs if getattr(getattr(imagecodecs, "JPEG8", None), "available", False) else None
+
+
 def _jpeg_lossless_single_frame(ds: Dataset) -> np.ndarray:
     from pydicom.encaps import generate_frames
 
@@ -253,7 +263,8 @@ def _jpeg_lossless_single_frame(ds: Dataset) -> np.ndarray:
     rows, cols = int(ds.Rows), int(ds.Columns)
     gdcm = _gdcm_module()
     if gdcm is not None and int(ds.BitsAllocated) == 16:
-        arr = _gdcm_decode(gdcm, fragment, ds, rows, cols)
+        bits_stored = int(ds.get("BitsStored", 16) or 16)
+        arr = _gdcm_decode(gdcm, fragment, str(ds.file_meta.TransferSyntaxUID), bits_stored, rows, cols)
     else:
         import libjpeg
 
@@ -263,7 +274,9 @@ def _jpeg_lossless_single_frame(ds: Dataset) -> np.ndarray:
     return arr[None]
 
 
-def _gdcm_decode(gdcm: ModuleType, fragment: bytes, ds: Dataset, rows: int, cols: int) -> np.ndarray:
+def _gdcm_decode(
+    gdcm: ModuleType, fragment: bytes, transfer_syntax_uid: str, bits_stored: int, rows: int, cols: int
+) -> np.ndarray:
     """One JPEG Lossless frame through GDCM (as pydicom's gdcm plugin does, without its overhead)."""
     frag = gdcm.Fragment()
     frag.SetByteStringValue(fragment)
@@ -276,9 +289,8 @@ def _gdcm_decode(gdcm: ModuleType, fragment: bytes, ds: Dataset, rows: int, cols
     img.SetDimensions((cols, rows, 1))
     img.SetDataElement(elem)
     img.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(gdcm.PhotometricInterpretation.MONOCHROME2))
-    ts = gdcm.TransferSyntax.GetTSType(str(ds.file_meta.TransferSyntaxUID))
+    ts = gdcm.TransferSyntax.GetTSType(transfer_syntax_uid)
     img.SetTransferSyntax(gdcm.TransferSyntax(ts))
-    bits_stored = int(ds.get("BitsStored", 16) or 16)
     img.SetPixelFormat(gdcm.PixelFormat(1, 16, bits_stored, bits_stored - 1, 0))
     buffer = img.GetBuffer().encode("utf-8", "surrogateescape")  # GDCM hands char* back as str
     if len(buffer) != rows * cols * 2:
@@ -318,6 +330,16 @@ def native_tail_from_meta(
     header value that does not parse)."""
     if frame is not None or transfer_syntax_uid not in (_EXPLICIT_LE, _IMPLICIT_LE):
         return None
+    found = _layout_from_meta(meta, photometric)
+    if found is None:
+        return None
+    dtype, params = found
+    return NativeTail(transfer_syntax_uid == _IMPLICIT_LE, rows, cols, dtype), params
+
+
+def _layout_from_meta(meta: Mapping[str, str], photometric: str) -> tuple[str, HuParams] | None:
+    """(stored sample dtype, HU parameters) of a single-frame greyscale 8/16-bit slice from its
+    scanned `meta`, or None when a value is missing, odd or does not parse."""
     try:
         ba = int(meta.get("BitsAllocated", ""))
         bs = int(meta.get("BitsStored", "") or ba)
@@ -341,7 +363,98 @@ def native_tail_from_meta(
         monochrome1=photometric.strip().upper() == "MONOCHROME1",
         padding_value=padding_value, padding_range_limit=padding_limit,
     )
-    return NativeTail(transfer_syntax_uid == _IMPLICIT_LE, rows, cols, dtype), params
+    return dtype, params
+
+
+# ---------------------------------------------------------------- JPEG Lossless fast path
+_ITEM_TAG_LE = b"\xfe\xff\x00\xe0"
+_SEQ_DELIM_TAG_LE = b"\xfe\xff\xdd\xe0"
+
+
+@dataclass(frozen=True)
+class JpegLosslessTail:
+    """A single-frame 16-bit JPEG Lossless file whose encapsulated Pixel Data starts at `offset`
+    (from the header scan) and runs to the file's end: read in one call, no second header parse.
+
+    `read_jpeg_lossless_tail` checks the element header and every item tag, so a file laid out
+    otherwise is never misread: it falls back to the full reader.
+    """
+
+    offset: int
+    rows: int
+    cols: int
+    bits_stored: int
+    transfer_syntax_uid: str
+
+
+def jpeg_lossless_tail_from_meta(
+    meta: Mapping[str, str], *, transfer_syntax_uid: str, photometric: str, rows: int, cols: int,
+    frame: int | None, pixel_offset: int | None,
+) -> tuple[JpegLosslessTail, HuParams] | None:
+    """The JPEG Lossless fast path of a slice from its scanned header, or None when it needs the
+    full reader (another syntax, multi-frame, not 16-bit, neither imagecodecs nor GDCM, or an odd
+    header value)."""
+    if frame is not None or pixel_offset is None or transfer_syntax_uid not in _LIBJPEG_SYNTAXES:
+        return None
+    if _turbo_module() is None and _gdcm_module() is None:
+        return None
+    found = _layout_from_meta(meta, photometric)
+    if found is None or found[1].bits_allocated != 16:
+        return None
+    params = found[1]
+    return JpegLosslessTail(pixel_offset, rows, cols, params.bits_stored, transfer_syntax_uid), params
+
+
+def _fragments(data: bytes) -> list[bytes] | None:
+    """The fragments of an encapsulated Pixel Data element (explicit VR little endian, undefined
+    length) at the start of `data`, without the Basic Offset Table; None when it is not that."""
+    if data[:4] != _PIXEL_DATA_TAG_LE or data[4:6] != b"OB" or data[8:12] != b"\xff\xff\xff\xff":
+        return None
+    pos, end, first, fragments = 12, len(data), True, []
+    while pos + 8 <= end:
+        tag = data[pos : pos + 4]
+        length = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        pos += 8
+        if tag == _SEQ_DELIM_TAG_LE:
+            return fragments if fragments else None
+        if tag != _ITEM_TAG_LE or length == 0xFFFFFFFF or pos + length > end:
+            return None
+        if not first:
+            fragments.append(data[pos : pos + length])
+        first = False
+        pos += length
+    return None  # no sequence delimiter: cut off
+
+
+def read_jpeg_lossless_tail(path: Path | str, tail: JpegLosslessTail) -> np.ndarray | None:
+    """The stored (rows, cols) pixels of a file laid out as `tail` says, or None when the layout is
+    not that or no decoder here takes it (the caller then uses the full reader, which reports
+    errors). Decoded by libjpeg-turbo (imagecodecs) when installed, else GDCM."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(tail.offset)
+            data = fh.read()
+    except OSError:
+        return None
+    fragments = _fragments(data)
+    if fragments is None:
+        return None
+    fragment = b"".join(fragments)
+    turbo = _turbo_module()
+    if turbo is not None:
+        try:
+            arr = turbo.jpeg8_decode(fragment)
+        except Exception:  # noqa: BLE001 - a stream this codec declines: GDCM below
+            arr = None
+        if arr is not None and arr.shape == (tail.rows, tail.cols) and arr.dtype == np.uint16:
+            return arr
+    gdcm = _gdcm_module()
+    if gdcm is None:
+        return None
+    try:
+        return _gdcm_decode(gdcm, fragment, tail.transfer_syntax_uid, tail.bits_stored, tail.rows, tail.cols)
+    except ValueError:
+        return None
 
 
 def read_native_tail(path: Path | str, tail: NativeTail) -> np.ndarray | None:

@@ -60,6 +60,9 @@ class SliceHeader:
     # Everything a report or acceptance check needs; values are plain str. Holds patient data:
     # never log it.
     meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Byte offset of the Pixel Data element in the file (None when unknown, e.g. deflated), so the
+    # loader can read the pixels without parsing the header again.
+    pixel_offset: int | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -585,6 +588,7 @@ def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) ->
     image_type = tuple(str(v).strip().upper() for v in (_get(fields, "ImageType") or ()) if str(v).strip())
     common = dict(
         path=path,
+        pixel_offset=pixel_offset or None,
         sop_instance_uid=str(_get(fields, "SOPInstanceUID") or ""),
         sop_class_uid=sop_class,
         series_uid=series_uid,
