@@ -1,6 +1,6 @@
 """Load benchmark: ichview vs SimpleITK's ImageSeriesReader (GDCM) vs a plain pydicom loop.
 
-    .venv/bin/python bench/load.py [--data DIR] [--repeat N] [--skip-300]
+    .venv/bin/python bench/load.py [--data DIR] [--repeat N] [--skip-300] [--only SUBSTRING]
 
 Series: synthetic 40 x 5 mm and 300 x 0.625 mm, 512x512 (uncompressed, and JPEG Lossless SV1
 re-encoded through GDCM and checked lossless), and the real GE tilted series. Every loader runs in
@@ -261,6 +261,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="keep the synthetic series here (reused when complete)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per loader and series; the fastest is shown")
     parser.add_argument("--skip-300", action="store_true", help="leave out the 300-slice series")
+    parser.add_argument("--only", metavar="SUBSTRING", help="only the series whose name contains this")
     parser.add_argument("--child", nargs=2, metavar=("LOADER", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -277,6 +278,8 @@ def main() -> None:
     print(f"cores: {len(os.sched_getaffinity(0))}; load average at start {os.getloadavg()[0]:.1f}; data in {root}", flush=True)
     try:
         series = make_data(root, args.skip_300)
+        if args.only:
+            series = {name: folder for name, folder in series.items() if args.only in name}
         rows = []
         cache_how = set()
         for name, folder in series.items():
