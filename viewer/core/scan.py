@@ -233,6 +233,7 @@ _RSTRIP_THEN_SPLIT = frozenset({"AS", "CS", "DA", "DT", "TM", "UI"})  # multi_st
 _SPLIT_THEN_RSTRIP = frozenset({"SH", "LO", "UC", "PN"})  # convert_text / convert_PN
 _SINGLE_TEXT = frozenset({"LT", "ST", "UT"})  # convert_single_string
 _TAG_VR: dict[str, tuple[int, str] | None] = {}
+_EMPTY_IS_TEXT = _RSTRIP_THEN_SPLIT | _SPLIT_THEN_RSTRIP | _SINGLE_TEXT | {"AE", "UR"}
 
 
 def _tag_and_vr(keyword: str) -> tuple[int, str] | None:
@@ -248,8 +249,12 @@ def _tag_and_vr(keyword: str) -> tuple[int, str] | None:
 
 def _fast_value(raw: RawDataElement, vr: str, little: bool) -> Any:
     data = raw.value
-    if not isinstance(data, bytes) or not data:
-        return _FALLBACK  # empty: pydicom's own empty value ('' or None)
+    if not isinstance(data, bytes):
+        return _FALLBACK
+    if not data:  # pydicom's empty value: '' for text VRs (by default), None / [] otherwise
+        if vr in _EMPTY_IS_TEXT and not pydicom.config.use_none_as_empty_text_VR_value:
+            return ""
+        return _FALLBACK
     if vr in ("US", "SS"):
         if len(data) != 2:
             return _FALLBACK
