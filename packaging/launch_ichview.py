@@ -34,6 +34,13 @@ def codec_report() -> str:
             continue
         modules.append(name)
     try:
+        import imagecodecs
+
+        if imagecodecs.JPEG8.available:  # the loader's JPEG Lossless fast path (libjpeg-turbo 3)
+            modules.append("imagecodecs.jpeg8")
+    except (ImportError, AttributeError):
+        pass
+    try:
         from pylibjpeg.utils import get_pixel_data_decoders
 
         syntaxes = sorted(get_pixel_data_decoders())
