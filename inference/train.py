@@ -89,8 +89,12 @@ class TrainConfig:
     # real backgrounds): otherwise "looks like a real scan" would predict a bleed (a shortcut).
     # 0: uniform sampling.
     domain_prevalence: float = 0.3
+    n_negative_shards: int = 0  # extra real-negative shards (skull base + brain, no bleeds)
     hu_offset_max: float = 8.0  # augmentation: +- HU offset
     hu_gain_range: tuple[float, float] = (0.92, 1.12)  # augmentation: HU gain
+    # augmentation: brightening of the brain next to the inner table (beam hardening / cupping,
+    # seen on real scanners, mimics a thin subdural) up to this many HU, unlabelled
+    cupping_hu_max: float = 12.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -100,6 +104,7 @@ class TrainConfig:
         data = json.loads(text)
         if "hu_gain_range" in data:
             data["hu_gain_range"] = tuple(data["hu_gain_range"])
+        data.setdefault("cupping_hu_max", 0.0)  # runs started before the field existed had none
         return TrainConfig(**data)
 
     @property
@@ -174,6 +179,8 @@ class ShardSource:
         self._rsna_series: list[Any] | None = None
         if cfg.source == "rsna":
             self.n_shards = len(self._rsna_split())
+        elif split == "negatives":
+            self.n_shards = cfg.n_negative_shards
         elif split == "train":
             self.n_shards = cfg.n_shards
         else:
@@ -200,6 +207,8 @@ class ShardSource:
         if self.cfg.source == "synthetic":
             from inference.datasets.synthetic import cache_key
 
+            if self.split == "negatives":
+                return {**cache_key(self.config, "negatives"), "negatives": 1}
             return cache_key(self.config, self.split)
         if self.cfg.source == "smoke":
             return {"smoke": 1, "split": self.split, "preprocess": self.config.to_dict()}
@@ -212,8 +221,10 @@ class ShardSource:
 
     def render(self, index: int) -> Any:
         if self.cfg.source == "synthetic":
-            from inference.datasets.synthetic import render_shard
+            from inference.datasets.synthetic import render_negative_shard, render_shard
 
+            if self.split == "negatives":
+                return render_negative_shard(index, self.config)
             return render_shard(index, self.config, split=self.split)
         if self.cfg.source == "smoke":
             return _smoke_shard(index + (0 if self.split == "train" else 1000), self.config)
@@ -290,7 +301,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def augment(
-    x: Any, gen: Any, config: PreprocessConfig, *, hu_offset_max: float = 8.0, hu_gain_range: tuple[float, float] = (0.92, 1.12)
+    x: Any,
+    gen: Any,
+    config: PreprocessConfig,
+    *,
+    hu_offset_max: float = 8.0,
+    hu_gain_range: tuple[float, float] = (0.92, 1.12),
+    cupping_hu_max: float = 0.0,
 ) -> Any:
     """On-the-fly augmentation of a float batch (N, C, H, W) on the model grid, seeded by `gen`:
     left-right mirror, rotation +-12 deg, scale 0.9-1.1, shift +-6 px, a global HU gain and offset
@@ -320,7 +337,10 @@ def augment(
     g0, g1 = hu_gain_range
     gain = (g0 + (g1 - g0) * torch.rand(n, 1, generator=gen)).view(n, 1, 1, 1)
     hu = lows + x * widths
-    x_new = ((gain * hu + offset_hu - lows) / widths).clamp(0.0, 1.0)
+    extra = offset_hu
+    if cupping_hu_max > 0:
+        extra = extra + cupping_hu_max * torch.rand(n, 1, 1, 1, generator=gen) * _inner_table_band(x, config)
+    x_new = ((gain * hu + extra - lows) / widths).clamp(0.0, 1.0)
     inside = (x > 0.0) & (x < 1.0)
     x = torch.where(inside, x_new, x)
     single = u[:, 5] < 0.05
@@ -330,6 +350,31 @@ def augment(
         centre = x[:, mid * nw : (mid + 1) * nw].repeat(1, config.n_slabs, 1, 1)
         x = torch.where(single.view(n, 1, 1, 1), centre, x)
     return x
+
+
+def _inner_table_band(x: Any, config: PreprocessConfig, *, bone_hu: float = 300.0, steps: int = 4) -> Any:
+    """(N, 1, H, W) weight in [0, 1]: 1 on cranial pixels next to the skull, fading over `steps`
+    pixels inwards (0 elsewhere), from the bone window of the target slab."""
+    import torch
+    import torch.nn.functional as F
+
+    nw = len(config.windows)
+    mid = config.n_slabs // 2
+    widest = max(range(nw), key=lambda w: config.windows[w].width_hu)
+    win = config.windows[widest]
+    hu = (win.center_hu - win.width_hu / 2) + x[:, mid * nw + widest : mid * nw + widest + 1] * win.width_hu
+    bone = (hu > bone_hu).to(x.dtype)
+    inside = (
+        torch.cummax(bone, dim=3).values * torch.cummax(bone.flip(3), dim=3).values.flip(3)
+        * torch.cummax(bone, dim=2).values * torch.cummax(bone.flip(2), dim=2).values.flip(2)
+        * (1 - bone)
+    )
+    band = torch.zeros_like(bone)
+    grown = bone
+    for k in range(steps):
+        grown = F.max_pool2d(grown, 3, stride=1, padding=1)
+        band = torch.maximum(band, grown * (1.0 - k / steps))
+    return band * inside
 
 
 def domain_balanced_probabilities(group: np.ndarray, positive: np.ndarray, prevalence: float) -> np.ndarray | None:
@@ -452,7 +497,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, help="optimiser steps (default 500; smoke 2)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--cupping-hu", type=float, help="max brightening next to the inner table (augmentation, default 12)")
     p.add_argument("--shards", type=int, help="training shards to render (synthetic: ~120 slices each)")
+    p.add_argument("--negative-shards", type=int, help="extra shards of real negative slices (skull base and brain, ~135 each)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=10.0, help="stop (with a checkpoint) after this long; --resume continues")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --work")
@@ -483,10 +531,16 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["batch_size"] = args.batch_size
     if args.lr is not None:
         changes["lr"] = args.lr
+    if args.warmup_steps is not None:
+        changes["warmup_steps"] = args.warmup_steps
+    if args.cupping_hu is not None:
+        changes["cupping_hu_max"] = args.cupping_hu
     if args.shards is not None:
         changes["n_shards"] = args.shards
     if args.init_from is not None:
         changes["init_from"] = str(Path(args.init_from).resolve())
+    if args.negative_shards is not None:
+        changes["n_negative_shards"] = args.negative_shards
     if args.smoke and args.rsna_dir is not None:
         changes.update(source="rsna", rsna_dir=str(Path(args.rsna_dir).resolve()), rsna_max_series=args.rsna_max_series)
     return replace(cfg, **changes)
@@ -532,12 +586,19 @@ def main(argv: list[str] | None = None) -> int:
     # 1. Inputs (rendered once, cached).
     train_cache, ok_train = ensure_cache(cfg, work, "train", deadline=deadline, workers=args.workers)
     calib_cache, ok_calib = ensure_cache(cfg, work, "calib", deadline=deadline, workers=args.workers) if ok_train else (None, False)
-    if not (ok_train and ok_calib):
+    neg_cache, ok_neg = (None, True)
+    if cfg.n_negative_shards > 0 and cfg.source == "synthetic" and ok_calib:
+        neg_cache, ok_neg = ensure_cache(cfg, work, "negatives", deadline=deadline, workers=args.workers)
+    if not (ok_train and ok_calib and ok_neg):
         if state is None:
             _atomic_torch_save({"config": cfg.to_json(), "step": 0, "elapsed_s": time.monotonic() - t_start, "model": None}, ckpt_path)
         print(f"time limit reached while rendering inputs; run again with --resume (work folder {work})", file=sys.stderr)
         return EXIT_UNFINISHED
     data = _load_split(train_cache)
+    if neg_cache is not None:
+        from inference.datasets.samples import Samples
+
+        data = Samples.concat([data, _load_split(neg_cache)])
     n = len(data)
     print(f"training set: {n} slices, positives per label {dict(zip(LABELS, data.y.sum(0).astype(int).tolist()))}", file=sys.stderr)
 
@@ -599,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         yb = torch.from_numpy(data.y[idx])
         gen = torch.Generator().manual_seed(int(cfg.seed * 1_000_003 + step))
         if cfg.augment:
-            xb = augment(xb, gen, pre, hu_offset_max=cfg.hu_offset_max, hu_gain_range=cfg.hu_gain_range)
+            xb = augment(xb, gen, pre, hu_offset_max=cfg.hu_offset_max, hu_gain_range=cfg.hu_gain_range,
+                         cupping_hu_max=cfg.cupping_hu_max)
         torch.manual_seed(int(cfg.seed * 1_000_003 + step) + 7)  # dropout
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)

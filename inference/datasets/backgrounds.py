@@ -31,13 +31,15 @@ class BackgroundSplit:
     name: str
     brain_range: tuple[int, int]  # first, last index (inclusive) with a usable cranial cavity
     heldout_range: tuple[int, int]  # first, last held-out target index (inclusive)
+    # Skull-base slices below the brain range (bone, sinuses, partial volume): negatives only.
+    skull_base_range: tuple[int, int] = (0, -1)
 
 
 SPLITS: dict[str, BackgroundSplit] = {
     # Held out: the upper cerebrum (tops of the lateral ventricles, centrum semiovale).
-    "invesalius_head_ct_0051": BackgroundSplit("invesalius_head_ct_0051", (22, 100), (74, 82)),
+    "invesalius_head_ct_0051": BackgroundSplit("invesalius_head_ct_0051", (22, 100), (74, 82), (8, 21)),
     # Held out: orbits / temporal lobes / suprasellar level.
-    "cerr_head_neck_ct": BackgroundSplit("cerr_head_neck_ct", (52, 86), (62, 65)),
+    "cerr_head_neck_ct": BackgroundSplit("cerr_head_neck_ct", (52, 86), (62, 65), (40, 51)),
 }
 
 
@@ -54,6 +56,11 @@ class Background:
 
     def heldout_targets(self) -> np.ndarray:
         a, b = self.split.heldout_range
+        return np.arange(a, b + 1)
+
+    def skull_base_targets(self) -> np.ndarray:
+        """Slices below the brain range used as negative-only training targets."""
+        a, b = self.split.skull_base_range
         return np.arange(a, b + 1)
 
     def training_targets(self) -> np.ndarray:

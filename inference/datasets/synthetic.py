@@ -132,6 +132,26 @@ def render_shard(index: int, config: PreprocessConfig, *, split: str = "train") 
     return Samples.concat(parts)
 
 
+NEGATIVE_SEED_BASE = 7_000_000
+NEGATIVE_EPISODES_PER_SHARD = 40
+
+
+def render_negative_shard(index: int, config: PreprocessConfig) -> Samples:
+    """Real negatives only: episodes without a bleed (hard negatives and scanner knobs as usual)
+    on the skull-base slices (half) and the brain training slices (half) of both backgrounds."""
+    from inference.datasets.backgrounds import load_background
+
+    rng = np.random.default_rng([NEGATIVE_SEED_BASE, index, 17])
+    knobs = Knobs(p_bleed=0.0)
+    parts = []
+    for e in range(NEGATIVE_EPISODES_PER_SHARD):
+        name = BACKGROUNDS[e % 2]
+        bg = load_background(name)
+        pool = bg.skull_base_targets() if e % 4 < 2 else bg.training_targets()
+        parts.append(real_samples(name, pool, config, rng, knobs, group=-(NEGATIVE_SEED_BASE + index * 100 + e)))
+    return Samples.concat(parts)
+
+
 def cache_key(config: PreprocessConfig, split: str) -> dict[str, Any]:
     """What a cache of these shards depends on."""
     return {
