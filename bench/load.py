@@ -158,10 +158,14 @@ def _load_pydicom(folder: Path) -> dict:
 
 
 def _preload_codecs() -> None:
-    """Import every decoder before the baseline: their libraries are a fixed cost, not the load's."""
+    """Import every decoder before the baseline: their libraries are a fixed cost, not the load's
+    (paid once per process; the GUI pays them at start-up, not per series)."""
+    import gdcm  # noqa: F401
+    import imagecodecs  # noqa: F401
     import libjpeg  # noqa: F401
     import openjpeg  # noqa: F401
     import pydicom.pixels.decoders.pylibjpeg  # noqa: F401
+    import numpy.ma  # noqa: F401 - numpy imports it lazily on the first np.median (geometry.py): ~15-40 ms once per process
     import SimpleITK  # noqa: F401
 
     import viewer.core.decode_pool  # noqa: F401
