@@ -251,6 +251,7 @@ def update_card(card: Path, section: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".card-", suffix=".tmp", dir=card.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # a document for everyone to read (mkstemp creates 0600)
     os.replace(tmp, card)
 
 
