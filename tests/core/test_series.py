@@ -197,7 +197,8 @@ def test_duplicated_slice_warns(tmp_path: Path) -> None:
     assert stack.n_slices == len(written.expected_positions_mm) + 1
     assert _codes(stack) == {W.DUPLICATE_POSITION}
     assert stack.geometry.slice_spacing_median_mm == pytest.approx(5.0)
-    assert "30.0 mm" in _message(stack, W.DUPLICATE_POSITION)  # slice 5 at z = 5 + 5 * 5
+    duplicated_mm = written.expected_positions_mm[5]  # the variant repeats slice 5 by default
+    assert f"{duplicated_mm:.1f} mm" in _message(stack, W.DUPLICATE_POSITION)
 
 
 def test_missing_slice_warns_with_where(tmp_path: Path) -> None:
@@ -206,7 +207,11 @@ def test_missing_slice_warns_with_where(tmp_path: Path) -> None:
     _assert_matches(stack, written)
     assert _codes(stack) == {W.MISSING_SLICES}
     message = _message(stack, W.MISSING_SLICES)
-    assert "1 slice appears to be missing" in message and "between 30.0 and 40.0 mm" in message
+    # Slice 6 is gone: the gap runs from the position of slice 5 to that of slice 7.
+    before_mm, after_mm = written.expected_positions_mm[5], written.expected_positions_mm[6]
+    assert after_mm - before_mm == pytest.approx(10.0)
+    assert "1 slice appears to be missing" in message
+    assert f"between {before_mm:.1f} and {after_mm:.1f} mm" in message
     assert stack.geometry.slice_spacing_max_mm == pytest.approx(10.0)
 
 
