@@ -23,7 +23,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/ichview demo "$(DEMO_DIR)"
-	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ] || [ -n "$$QT_QPA_PLATFORM" ]; then \
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
 		$(BIN)/ichview "$(DEMO_DIR)"; \
 	else \
 		echo "No display found (DISPLAY and WAYLAND_DISPLAY are unset): the viewer needs a screen."; \
