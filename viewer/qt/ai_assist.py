@@ -52,7 +52,7 @@ from viewer.core.findings import (
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
 from viewer.qt.findings_panel import FindingsPanel
-from viewer.qt.heatmap_overlay import HeatmapOverlay
+from viewer.qt.heatmap_overlay import COLORMAPS, HeatmapOverlay
 from viewer.qt.probability_strip import ProbabilityStrip
 from viewer.qt.workers import Job, JobSlot
 
@@ -60,6 +60,11 @@ _log = get_logger("ai_assist")
 
 JOB_KIND = "ai"
 WARMUP_KIND = "ai-load"
+# The viewer's heat map colours: CET-L17 ends in a dark blue-violet, which stays visible over a bright
+# (hyperdense) bleed in the brain window, where inferno's and cividis' light yellow ends fade into
+# the white of the blood. All three are perceptually ordered and colour-blind safe.
+DEFAULT_COLORMAP = "CET-L17"
+COLORMAP_NAMES = {"CET-L17": "White-orange-violet (CET-L17)", "cividis": "Cividis", "inferno": "Inferno"}
 MARKER_MS = 60  # the strip's current-slice marker follows scrolling at most this often
 BATCH_SIZE = 4  # small batches: the first result shows early and a cancel takes effect soon
 NOT_OPENED_REASON = "not analysed in this session (select the series in the viewer to run the AI)"
@@ -402,6 +407,7 @@ class AiAssist(QtCore.QObject):
         self.overlay.set_display_threshold(settings.heatmap_threshold)
         self.overlay.set_visible(settings.heatmap_visible)
         self.overlay.set_label(self._label)
+        self.overlay.set_colormap(DEFAULT_COLORMAP)
 
         self.strip = ProbabilityStrip()
         self.strip.set_label(self._label)
@@ -479,6 +485,18 @@ class AiAssist(QtCore.QObject):
         for action in (self.run_action, self.cancel_action, self.heatmap_action, self.next_action, self.prev_action):
             w.add_action("AI", action)  # type: ignore[attr-defined]
         self._move_menu_before("AI", "Help")
+        ai_menu = self._menu("AI")
+        if ai_menu is not None:
+            colours = ai_menu.addMenu("Heatmap &colours")
+            group = QtGui.QActionGroup(colours)
+            self.colormap_actions: dict[str, QtGui.QAction] = {}
+            for name in COLORMAPS:
+                action = colours.addAction(COLORMAP_NAMES.get(name, name))
+                action.setCheckable(True)
+                action.setChecked(name == DEFAULT_COLORMAP)
+                action.triggered.connect(lambda _=False, n=name: self.overlay.set_colormap(n))
+                group.addAction(action)
+                self.colormap_actions[name] = action
         file_menu = self._menu("File")
         if file_menu is not None:
             quit_action = getattr(w, "quit_action", None)
