@@ -483,7 +483,7 @@ class AiAssist(QtCore.QObject):
         self.cancel_action.triggered.connect(self.cancel)
 
         for action in (self.run_action, self.cancel_action, self.heatmap_action, self.next_action, self.prev_action):
-            w.add_action("AI", action)  # type: ignore[attr-defined]
+            w.add_action("&AI", action)  # type: ignore[attr-defined]
         self._move_menu_before("AI", "Help")
         ai_menu = self._menu("AI")
         if ai_menu is not None:
