@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from types import TracebackType
 
 NO_DISPLAY_MESSAGE = (
@@ -23,6 +24,17 @@ def has_display(environ: dict[str, str] | os._Environ[str] | None = None) -> boo
     if sys.platform in ("win32", "darwin"):
         return True
     return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or env.get("QT_QPA_PLATFORM"))
+
+
+def _icon_path() -> Path | None:
+    """The application icon in resources/ (source tree) or in a PyInstaller bundle."""
+    roots = [Path(getattr(sys, "_MEIPASS", "")) / "resources"] if getattr(sys, "_MEIPASS", None) else []
+    roots.append(Path(__file__).resolve().parents[2] / "resources")
+    for root in roots:
+        candidate = root / "icons" / "hicolor" / "256x256" / "apps" / "ichview.png"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("ichview")
     app.setOrganizationName("ichview")
     app.setApplicationVersion(__version__)
+    # Links the window to ichview.desktop (its icon on Wayland, grouping in task bars).
+    QtGui.QGuiApplication.setDesktopFileName("ichview")
+    icon_path = _icon_path()
+    if icon_path is not None:
+        app.setWindowIcon(QtGui.QIcon(str(icon_path)))
     configure_pyqtgraph()
 
     from viewer.qt.main_window import MainWindow
