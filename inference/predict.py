@@ -27,7 +27,7 @@ from inference.acceptance import check_volume
 from inference.device import autocast, prepare_model, resolve_device, set_threads, to_device
 from inference.gradcam import label_indices, raw_grad_cam, scale_cams
 from inference.labels import LABELS
-from inference.preprocess import PreprocessConfig, make_inputs
+from inference.preprocess import PreprocessConfig, cam_cell_affine, make_inputs
 from inference.results import Acceptance, ModelInfo, SliceResult, StackAnalysis
 from inference.weights import ModelMetadata, load_weights
 from viewer.core.errors import IchviewError
@@ -136,8 +136,12 @@ class Engine:
         cam_labels: Sequence[str] = ("any",),
         batch_size: int = 8,
         cancel: threading.Event | None = None,
-    ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-        """(slice index, probabilities (6,), CAMs (L, h, w) float16 or None) per slice, in order."""
+        with_affines: bool = False,
+    ) -> Iterator[tuple]:
+        """(slice index, probabilities (6,), CAMs (L, h, w) float16 or None) per slice, in order.
+
+        With `with_affines`, a fourth item: the (2, 3) CAM-cell -> image affine (`cam_cell_affine`).
+        """
         n = int(np.asarray(hu).shape[0])
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -157,7 +161,14 @@ class Engine:
                     return
                 probs, cams = self._forward(prepared.x[b0 : b0 + batch_size], cam_labels)
                 for j in range(probs.shape[0]):
-                    yield c0 + b0 + j, probs[j], (None if cams is None else cams[j])
+                    cam = None if cams is None else cams[j]
+                    if with_affines:
+                        affine = None if cam is None else cam_cell_affine(
+                            prepared.to_image[b0 + j], self.config.image_size, tuple(cam.shape[-2:])
+                        )
+                        yield c0 + b0 + j, probs[j], cam, affine
+                    else:
+                        yield c0 + b0 + j, probs[j], cam
 
     def iter_predict(
         self,
@@ -175,9 +186,9 @@ class Engine:
         is in `cam_labels`; other labels go to `subtype_cams`.
         """
         labels = tuple(cam_labels) if cams else ()
-        for k, p, c in self.predict_arrays(
+        for k, p, c, affine in self.predict_arrays(
             volume.hu, volume.positions_mm, volume.pixel_spacing_mm,
-            cam_labels=labels, batch_size=batch_size, cancel=cancel,
+            cam_labels=labels, batch_size=batch_size, cancel=cancel, with_affines=True,
         ):
             maps = {} if c is None else {lab: c[i] for i, lab in enumerate(labels)}
             yield SliceResult(
@@ -187,6 +198,7 @@ class Engine:
                 probabilities={lab: float(p[i]) for i, lab in enumerate(LABELS)},
                 cam=maps.pop("any", None),
                 subtype_cams=maps,
+                to_image=affine,
             )
 
     def analyze(
@@ -210,6 +222,7 @@ class Engine:
         n = volume.n_slices
         probs = np.zeros((n, len(LABELS)), np.float32)
         maps: np.ndarray | None = None
+        affines: np.ndarray | None = None
         done = 0
         for r in self.iter_predict(volume, cams=cams, cam_labels=cam_labels, batch_size=batch_size, cancel=cancel):
             probs[r.index] = [r.probabilities[lab] for lab in LABELS]
@@ -217,6 +230,10 @@ class Engine:
                 if maps is None:
                     maps = np.zeros((n, *r.cam.shape), np.float16)
                 maps[r.index] = r.cam
+            if r.to_image is not None:
+                if affines is None:
+                    affines = np.zeros((n, 2, 3), np.float64)
+                affines[r.index] = r.to_image
             done += 1
         if done < n:
             raise InferenceCancelled(f"analysis of series {volume.series_uid} cancelled after {done} of {n} slices")
@@ -229,4 +246,5 @@ class Engine:
             seconds=time.perf_counter() - t0,
             probabilities=probs,
             cams=maps,
+            cam_affines=affines,
         )

@@ -52,6 +52,7 @@ __all__ = [
     "PreparedInputs",
     "make_inputs",
     "slab_weights",
+    "cam_cell_affine",
     "cam_to_image",
 ]
 
@@ -327,6 +328,20 @@ def _interp_axis(values: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarra
     f = f.reshape(shape)
     out = v0 * (1 - f) + v1 * f
     return out * inside.reshape(shape)
+
+
+def cam_cell_affine(model_to_image: np.ndarray, model_size: int, cam_shape: tuple[int, int]) -> np.ndarray:
+    """Compose the model grid's affine (`PreparedInputs.to_image`, model pixel -> source pixel) with
+    the CAM's own grid (each CAM cell covers model_size / cam_size model pixels): (2, 3) affine from
+    CAM cell centre (y, x) to source [row, col]."""
+    a = np.asarray(model_to_image, dtype=np.float64).reshape(2, 3)
+    fy, fx = model_size / cam_shape[0], model_size / cam_shape[1]
+    return np.array(
+        [
+            [a[0, 0] * fy, 0.0, a[0, 0] * (fy - 1) / 2.0 + a[0, 2]],
+            [0.0, a[1, 1] * fx, a[1, 1] * (fx - 1) / 2.0 + a[1, 2]],
+        ]
+    )
 
 
 def cam_to_image(cam: np.ndarray, to_image: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

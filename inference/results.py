@@ -41,9 +41,9 @@ class SliceResult:
     cam: np.ndarray | None = None
     # Extra CAMs per subtype label when asked for.
     subtype_cams: dict[str, np.ndarray] = field(default_factory=dict)
-    # (2, 3) affine mapping CAM grid (col, row, 1) to image pixel (col, row) in the canonical
-    # orientation: the model grid is centred on the head, not on the image, so a CAM must be placed
-    # with it (None when no CAM).
+    # (2, 3) affine: canonical image [row, col] = to_image @ [y, x, 1] for CAM cell centre (y, x)
+    # (inference.preprocess.cam_cell_affine). The model grid is centred on the head, not on the
+    # image, so a CAM must be placed with it (None when no CAM).
     to_image: np.ndarray | None = None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from inference.preprocess import cam_to_image
+from inference.preprocess import cam_cell_affine, cam_to_image  # noqa: F401 (cam_cell_affine re-exported)
 from viewer.core.windowing import PRESETS_BY_KEY, apply_window
 
 BRAIN = PRESETS_BY_KEY["brain"]  # W80 / C40
@@ -50,20 +50,6 @@ def resize_cam(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     src = Image.fromarray(np.asarray(cam, dtype=np.float32), mode="F")
     out = np.asarray(src.resize((cols, rows), Image.Resampling.BILINEAR), dtype=np.float32)
     return np.clip(out, 0.0, 1.0)
-
-
-def cam_cell_affine(model_to_image: np.ndarray, model_size: int, cam_shape: tuple[int, int]) -> np.ndarray:
-    """Compose the model grid's affine (`PreparedInputs.to_image`, model pixel -> source pixel) with
-    the CAM's own grid (each CAM cell covers model_size / cam_size model pixels): (2, 3) affine from
-    CAM cell centre (y, x) to source [row, col]."""
-    a = np.asarray(model_to_image, dtype=np.float64).reshape(2, 3)
-    fy, fx = model_size / cam_shape[0], model_size / cam_shape[1]
-    return np.array(
-        [
-            [a[0, 0] * fy, 0.0, a[0, 0] * (fy - 1) / 2.0 + a[0, 2]],
-            [0.0, a[1, 1] * fx, a[1, 1] * (fx - 1) / 2.0 + a[1, 2]],
-        ]
-    )
 
 
 def heatmap_overlay_image(
