@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.preprocess import PreprocessConfig
-from viewer.core.errors import IchviewError
+from viewer.core.errors import FileProblemError
 
 __all__ = [
     "ModelFileError",
@@ -44,17 +44,8 @@ WEIGHTS_ENV = "ICHVIEW_WEIGHTS"
 METADATA_KEY = "ichview"
 
 
-class ModelFileError(IchviewError):
+class ModelFileError(FileProblemError):
     """A model file that cannot be used; the message names the file, the reason and the fix."""
-
-    def __init__(self, path: Path | str, reason: str, fix: str = "") -> None:
-        self.path = Path(path)
-        self.reason = reason
-        self.fix = fix
-        message = f"{self.path}: {reason}"
-        if fix:
-            message += f" ({fix})"
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -365,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             buf = io.BytesIO()
             build_findings_pdf(study, buf)
             outputs.append((args.pdf, buf.getvalue()))
-        _write_all(outputs)
+        from viewer.core.atomic import write_files_atomic
+
+        write_files_atomic(outputs)
     except KeyboardInterrupt:
         print("ichview analyze: interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -376,23 +378,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Wrote {path}", file=sys.stderr)
     _summary(study, sys.stdout)
     return EXIT_OK if study.stacks else EXIT_NOTHING_ANALYSED
-
-
-def _write_all(outputs: list[tuple[Path, bytes]]) -> None:
-    """Write each file atomically; if a later one fails, remove the ones this call created."""
-    from viewer.core.atomic import write_bytes_atomic
-
-    created: list[Path] = []
-    try:
-        for path, data in outputs:
-            existed = path.exists()
-            write_bytes_atomic(path, data)
-            if not existed:
-                created.append(path)
-    except BaseException:
-        for path in created:
-            path.unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":

@@ -13,20 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from viewer.core.errors import IchviewError
+from viewer.core.errors import FileProblemError
 
 
-class ExportError(IchviewError):
+class ExportError(FileProblemError):
     """A report (or other output) could not be written; nothing was left behind."""
 
-    def __init__(self, path: Path | str, reason: str, fix: str = "") -> None:
-        self.path = Path(path)
-        self.reason = reason
-        self.fix = fix
-        message = f"{self.path}: not written: {reason}"
-        if fix:
-            message += f" ({fix})"
-        super().__init__(message)
+    prefix = "not written: "
 
 
 def _umask() -> int:
@@ -93,3 +86,18 @@ def write_atomic(path: Path | str, write: Callable[[BinaryIO], None]) -> Path:
 def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     """Write `data` to `path` atomically."""
     return write_atomic(path, lambda handle: handle.write(data))
+
+
+def write_files_atomic(outputs: list[tuple[Path, bytes]]) -> None:
+    """Write each (path, bytes) atomically; if a later one fails, remove the files this call created."""
+    created: list[Path] = []
+    try:
+        for path, data in outputs:
+            existed = path.exists()
+            write_bytes_atomic(path, data)
+            if not existed:
+                created.append(path)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise

@@ -8,34 +8,33 @@ class IchviewError(Exception):
     """Base class for every error ichview reports to a user (the UI catches these in one place)."""
 
 
-class UnreadableFileError(IchviewError):
-    """A file that cannot be used: not DICOM, truncated, empty, unreadable or unsupported."""
+class FileProblemError(IchviewError):
+    """A problem with one file: the message names the file, the reason and, when known, the fix."""
+
+    prefix = ""
 
     def __init__(self, path: Path | str, reason: str, fix: str = "") -> None:
         self.path = Path(path)
         self.reason = reason
         self.fix = fix
-        message = f"{self.path}: {reason}"
+        message = f"{self.path}: {self.prefix}{reason}"
         if fix:
             message += f" ({fix})"
         super().__init__(message)
+
+
+class UnreadableFileError(FileProblemError):
+    """A file that cannot be used: not DICOM, truncated, empty, unreadable or unsupported."""
 
 
 class NoImageSeriesError(IchviewError):
     """Nothing in the given paths is an image series that can be shown."""
 
 
-class PixelDecodeError(IchviewError):
+class PixelDecodeError(FileProblemError):
     """A slice whose pixel data cannot be decoded (codec missing, data truncated)."""
 
-    def __init__(self, path: Path | str, reason: str, fix: str = "") -> None:
-        self.path = Path(path)
-        self.reason = reason
-        self.fix = fix
-        message = f"{self.path}: cannot decode pixels: {reason}"
-        if fix:
-            message += f" ({fix})"
-        super().__init__(message)
+    prefix = "cannot decode pixels: "
 
 
 class LoadCancelled(IchviewError):

@@ -974,7 +974,7 @@ def _export_error(path: Path, reason: str) -> Exception:
 def _export(study: StudyFindings, targets: Sequence[Path]) -> Iterator[list[str]]:
     """Worker side: render every file in memory, then write each atomically; on a failure remove
     the files this export already wrote, so nothing partial is left behind."""
-    from viewer.core.atomic import write_bytes_atomic
+    from viewer.core.atomic import write_files_atomic
     from viewer.core.report_json import findings_json_bytes
     from viewer.core.report_pdf import build_findings_pdf
 
@@ -986,15 +986,5 @@ def _export(study: StudyFindings, targets: Sequence[Path]) -> Iterator[list[str]
             buf = io.BytesIO()
             build_findings_pdf(study, buf)
             rendered.append((target, buf.getvalue()))
-    created: list[Path] = []
-    try:
-        for target, data in rendered:
-            existed = target.exists()
-            write_bytes_atomic(target, data)
-            if not existed:
-                created.append(target)
-    except BaseException:
-        for path in created:
-            path.unlink(missing_ok=True)
-        raise
+    write_files_atomic(rendered)
     yield [str(t) for t in targets]
