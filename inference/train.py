@@ -499,6 +499,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--lr", type=float)
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--cupping-hu", type=float, help="max brightening next to the inner table (augmentation, default 12)")
+    p.add_argument("--hu-offset", type=float, help="max +- HU offset of the scanner-calibration augmentation (default 8)")
+    p.add_argument("--hu-gain", type=float, nargs=2, metavar=("LOW", "HIGH"), help="HU gain range of the scanner-calibration augmentation (default 0.92 1.12)")
+    p.add_argument("--domain-prevalence", type=float, help="bleed prevalence per data domain in a batch (default 0.3; 0: uniform)")
     p.add_argument("--shards", type=int, help="training shards to render (synthetic: ~120 slices each)")
     p.add_argument("--negative-shards", type=int, help="extra shards of real negative slices (skull base and brain, ~135 each)")
     p.add_argument("--seed", type=int, default=0)
@@ -535,6 +538,12 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["warmup_steps"] = args.warmup_steps
     if args.cupping_hu is not None:
         changes["cupping_hu_max"] = args.cupping_hu
+    if args.hu_offset is not None:
+        changes["hu_offset_max"] = args.hu_offset
+    if args.hu_gain is not None:
+        changes["hu_gain_range"] = (float(args.hu_gain[0]), float(args.hu_gain[1]))
+    if args.domain_prevalence is not None:
+        changes["domain_prevalence"] = args.domain_prevalence
     if args.shards is not None:
         changes["n_shards"] = args.shards
     if args.init_from is not None:
