@@ -209,3 +209,13 @@ def check_volume(volume: object) -> Acceptance:
     if enhanced >= max(1, math.ceil(0.5 * len(head))):
         return _reject("looks contrast-enhanced (bright vessels / sinuses inside the skull): the model reads non-contrast head CT")
     return ACCEPTED
+
+
+def header_rejection(modality: str, is_localizer: bool) -> str:
+    """Why a stack is never given to the engine, from its headers alone ('' when it may be)."""
+    modality = (modality or "").upper()
+    if modality and modality != "CT":
+        return f"Modality {modality}: the model analyses CT only"
+    if is_localizer:
+        return "Localizer (scout) image: not a cross-sectional head CT stack"
+    return ""

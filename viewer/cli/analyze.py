@@ -173,13 +173,10 @@ def _no_series_reason(tree: StudyTree, paths: Sequence[str]) -> str:
 
 
 def _pre_reason(stack: Stack) -> str:
-    """Why a stack is not even loaded ('' when it goes to the engine)."""
-    modality = (stack.modality or "").upper()
-    if modality and modality != "CT":
-        return f"Modality {modality}: the model analyses CT only"
-    if stack.is_localizer:
-        return "Localizer (scout) image: not a cross-sectional head CT stack"
-    return ""
+    """Why a stack is never given to the engine ('' when it is): see acceptance.header_rejection."""
+    from inference.acceptance import header_rejection
+
+    return header_rejection(stack.modality, stack.is_localizer)
 
 
 def _not_analysed(stack: Stack, reason: str) -> NotAnalysed:

@@ -938,13 +938,10 @@ def _separator_before(menu: QtWidgets.QMenu, action: QtGui.QAction | None) -> Qt
 
 
 def _pre_reason(stack: Stack) -> str:
-    """Why a stack is never given to the engine ('' when it is)."""
-    modality = (stack.modality or "").upper()
-    if modality and modality != "CT":
-        return f"Modality {modality}: the model analyses CT only"
-    if stack.is_localizer:
-        return "Localizer (scout) image: not a cross-sectional head CT stack"
-    return ""
+    """Why a stack is never given to the engine ('' when it is): see acceptance.header_rejection."""
+    from inference.acceptance import header_rejection
+
+    return header_rejection(stack.modality, stack.is_localizer)
 
 
 def _suggested_name(study: StudyFindings) -> str:
