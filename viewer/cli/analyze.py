@@ -38,6 +38,7 @@ from viewer.core.findings import (
 )
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
+from viewer.cli.no_series import no_series_reason
 
 if TYPE_CHECKING:  # torch is imported only when a stack is analysed
     from inference.predict import Engine
@@ -161,17 +162,6 @@ def _check_outputs(args: argparse.Namespace) -> str:
     return ""
 
 
-def _no_series_reason(tree: StudyTree, paths: Sequence[str]) -> str:
-    where = ", ".join(paths)
-    if not tree.skipped:
-        return f"ichview analyze: no DICOM image series found in {where} (no files there)"
-    reasons: dict[str, int] = {}
-    for skipped in tree.skipped:
-        reasons[skipped.reason] = reasons.get(skipped.reason, 0) + 1
-    top = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-    return f"ichview analyze: no DICOM image series found in {where} ({len(tree.skipped)} files skipped: {top})"
-
-
 def _pre_reason(stack: Stack) -> str:
     """Why a stack is never given to the engine ('' when it is): see acceptance.header_rejection."""
     from inference.acceptance import header_rejection
@@ -221,6 +211,7 @@ def _analyse_stack(engine: Engine, stack: Stack, progress: TerminalProgress, *, 
     n = volume.n_slices
     probs = np.zeros((n, len(LABELS)), np.float32)
     maps: np.ndarray | None = None
+    affines: dict[int, np.ndarray] = {}
     done = 0
     credited = 0
     for result in engine.iter_predict(volume, cams=cams):
@@ -229,6 +220,8 @@ def _analyse_stack(engine: Engine, stack: Stack, progress: TerminalProgress, *, 
             if maps is None:
                 maps = np.zeros((n, *result.cam.shape), np.float16)
             maps[result.index] = result.cam
+        if result.to_image is not None:
+            affines[result.index] = result.to_image
         done += 1
         target = done * remaining // n
         progress.advance(target - credited)
@@ -246,25 +239,9 @@ def _analyse_stack(engine: Engine, stack: Stack, progress: TerminalProgress, *, 
         cams=maps,
     )
     findings = summarize_stack(volume, analysis)
-    if maps is not None and findings.key_slices:
-        findings = attach_cam_affines(findings, _key_cam_affines(engine, volume, findings, maps.shape[1:]))
+    if affines and findings.key_slices:
+        findings = attach_cam_affines(findings, affines)
     return findings
-
-
-def _key_cam_affines(
-    engine: Engine, volume: Volume, findings: StackFindings, cam_shape: tuple[int, ...]
-) -> dict[int, np.ndarray]:
-    """Where each key slice's CAM lies on the image: the engine's head-centred model grid, composed
-    with the CAM cells (re-derived by the same pre-processing for the few key slices only)."""
-    from inference.preprocess import make_inputs
-    from viewer.core.report_images import cam_cell_affine
-
-    config = engine.config
-    indices = [k.index for k in findings.key_slices]
-    prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config, indices=indices)
-    return {
-        k: cam_cell_affine(prepared.to_image[j], config.image_size, cam_shape) for j, k in enumerate(prepared.indices)
-    }
 
 
 def analyze_tree(
@@ -341,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ichview analyze: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not tree.stacks():
-        print(_no_series_reason(tree, args.paths), file=sys.stderr)
+        print(no_series_reason(tree, args.paths, command="analyze"), file=sys.stderr)
         return EXIT_BAD_INPUT
 
     try:

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from viewer.core.geometry import plane_of
 from viewer.core.loading import open_paths
 from viewer.core.series import Stack, StudyTree
+from viewer.cli.no_series import no_series_reason
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "info.schema.json"
@@ -148,17 +149,6 @@ def write_text(tree: StudyTree, out: TextIO) -> None:
             print(f"  {skipped.path}: {skipped.reason}", file=out)
 
 
-def _no_series_reason(tree: StudyTree, paths: Sequence[str]) -> str:
-    where = ", ".join(paths)
-    if not tree.skipped:
-        return f"ichview info: no DICOM image series found in {where} (no files there)"
-    reasons: dict[str, int] = {}
-    for skipped in tree.skipped:
-        reasons[skipped.reason] = reasons.get(skipped.reason, 0) + 1
-    top = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-    return f"ichview info: no DICOM image series found in {where} ({len(tree.skipped)} files skipped: {top})"
-
-
 def _quiet_pydicom_messages() -> None:
     """pydicom warns (and logs) about odd encodings while parsing; every file that cannot be used
     is already listed with its reason, and such messages may quote header values or paths."""
@@ -186,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         write_text(tree, sys.stdout)
     if not tree.stacks():
-        print(_no_series_reason(tree, args.paths), file=sys.stderr)
+        print(no_series_reason(tree, args.paths, command="info"), file=sys.stderr)
         return 2
     return 0
 
