@@ -14,6 +14,7 @@ What the scan does:
 """
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -255,6 +256,11 @@ def _fast_value(raw: RawDataElement, vr: str, little: bool) -> Any:
         if vr in _EMPTY_IS_TEXT and not pydicom.config.use_none_as_empty_text_VR_value:
             return ""
         return _FALLBACK
+    return _fast_value_bytes(data, vr, little)
+
+
+def _fast_value_bytes(data: bytes, vr: str, little: bool) -> Any:
+    """pydicom's value of non-empty raw bytes `data` for the simple cases, else _FALLBACK."""
     if vr in ("US", "SS"):
         if len(data) != 2:
             return _FALLBACK
@@ -307,6 +313,102 @@ class _Fields:
                 return value
         return _get(self.ds, keyword)
 
+    def file_meta_get(self, keyword: str) -> Any:
+        return _get(getattr(self.ds, "file_meta", {}), keyword)
+
+    def meta(self) -> dict[str, str]:
+        return _meta(self)
+
+
+# Values converted for header_reader's partial reads, shared by all files: a series repeats most of
+# its header (names, dates, rescale, window, equipment), so pydicom converts each distinct value
+# once. The key holds everything the conversion depends on: the tag (so the dictionary VR), the VR
+# read, the value bytes and the data set's Specific Character Set bytes (little endian always).
+_VALUE_CACHE: dict[tuple[int, str | None, bytes, bytes | None], Any] = {}
+_VALUE_CACHE_MAX = 50_000
+_META_TEXT_CACHE: dict[tuple[int, str | None, bytes, bytes | None], str] = {}
+_MISSING = object()
+_META_TAGS: tuple[tuple[str, int], ...] = ()
+
+
+def _meta_tags() -> tuple[tuple[str, int], ...]:
+    global _META_TAGS
+    if not _META_TAGS:
+        _META_TAGS = tuple((k, _tag_and_vr(k)[0]) for k in META_KEYWORDS)  # type: ignore[index]
+    return _META_TAGS
+
+
+class _RawFields:
+    """`get(keyword)` over header_reader's RawHeader, with exactly pydicom's values (converted
+    from raw bytes for simple cases, by pydicom through a Dataset built on first need otherwise,
+    both cached in `_VALUE_CACHE`). Asking for a keyword the reader did not keep sets `strayed`."""
+
+    def __init__(self, raw: Any, kept: frozenset[int]) -> None:
+        self.raw = raw
+        self._elements = raw.elements
+        self._kept = kept
+        charset = raw.elements.get(0x00080005)
+        self._charset = charset[1] if charset is not None else None
+        self._ds: pydicom.Dataset | None = None
+        self.strayed = False
+
+    @property
+    def ds(self) -> pydicom.Dataset:
+        if self._ds is None:
+            self._ds = self.raw.dataset()
+        return self._ds
+
+    def get(self, keyword: str) -> Any:
+        known = _TAG_VR.get(keyword) or _tag_and_vr(keyword)
+        if known is None or known[0] not in self._kept:
+            self.strayed = True
+            return None
+        tag = known[0]
+        entry = self._elements.get(tag)
+        if entry is None:
+            return None
+        key = (tag, entry[0], entry[1], self._charset)
+        value = _VALUE_CACHE.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._convert(keyword, known[1], entry)
+            if len(_VALUE_CACHE) >= _VALUE_CACHE_MAX:
+                _VALUE_CACHE.clear()
+            _VALUE_CACHE[key] = value
+        return value
+
+    def _convert(self, keyword: str, dict_vr: str, entry: tuple[str | None, bytes, int]) -> Any:
+        vr, data, _ = entry
+        value = _fast_value_bytes(data, vr or dict_vr, True) if data else _FALLBACK
+        if value is _FALLBACK:  # (pydicom's empty values depend on VR and settings: it says)
+            value = _get(self.ds, keyword)
+        return value
+
+    def meta(self) -> dict[str, str]:
+        """`_meta` of these fields (each keyword's text cached with its value)."""
+        meta: dict[str, str] = {}
+        elements = self._elements
+        charset = self._charset
+        for keyword, tag in _meta_tags():
+            entry = elements.get(tag)
+            if entry is None:
+                continue
+            key = (tag, entry[0], entry[1], charset)
+            text = _META_TEXT_CACHE.get(key)
+            if text is None:
+                value = self.get(keyword)
+                text = _text(value) if value is not None else ""
+                if len(_META_TEXT_CACHE) >= _VALUE_CACHE_MAX:
+                    _META_TEXT_CACHE.clear()
+                _META_TEXT_CACHE[key] = text
+            if text:
+                meta[keyword] = text
+        return meta
+
+    def file_meta_get(self, keyword: str) -> Any:
+        if keyword == "TransferSyntaxUID":
+            return self.raw.transfer_syntax_uid  # exactly what pydicom makes of it (header_reader)
+        return _get(self.ds.file_meta, keyword)
+
 
 # --------------------------------------------------------------------------------------------
 # One file
@@ -321,6 +423,7 @@ def _sop_class_name(uid: str) -> str:
     return name if name and name != uid else f"SOP class {uid}" if uid else "an unknown object type"
 
 
+@functools.lru_cache(maxsize=64)
 def _decoder_available(transfer_syntax: str) -> bool:
     if transfer_syntax in _NATIVE_SYNTAXES:
         return True
@@ -473,8 +576,78 @@ def _check_pixel_length(fp: Any, ds: pydicom.Dataset, offset: int, size: int, li
         )
 
 
-def _read_file(path: Path) -> _FileOutcome:
+# --------------------------------------------------------------------------------------------
+# The fast path: header_reader for the common single-frame file
+# --------------------------------------------------------------------------------------------
+# Every keyword `_slice_headers` (single-frame branch) and `_meta` read. A keyword missing here is
+# not a wrong value: `_Fields` notes the stray access and the file is read again with pydicom.
+_FAST_KEYWORDS: tuple[str, ...] = META_KEYWORDS + (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "Modality",
+    "Rows",
+    "Columns",
+    "ImageType",
+    "InstanceNumber",
+    "GantryDetectorTilt",
+    "PhotometricInterpretation",
+    "PixelSpacing",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "SliceThickness",
+    "WindowCenter",
+    "WindowWidth",
+    "PerFrameFunctionalGroupsSequence",
+)
+# Present at the top level: the file needs pydicom's full reader (multi-frame groups, DICOMDIR).
+_FULL_READ_KEYWORDS = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence", "DirectoryRecordSequence")
+_FAST_TAGS: frozenset[int] | None = None
+_FULL_READ_TAGS: frozenset[int] = frozenset()
+
+
+def _fast_tags() -> tuple[frozenset[int], frozenset[int]]:
+    global _FAST_TAGS, _FULL_READ_TAGS
+    if _FAST_TAGS is None:
+        from pydicom.datadict import tag_for_keyword
+
+        _FULL_READ_TAGS = frozenset(int(tag_for_keyword(k)) for k in _FULL_READ_KEYWORDS)  # type: ignore[arg-type]
+        _FAST_TAGS = frozenset(int(tag_for_keyword(k)) for k in _FAST_KEYWORDS)  # type: ignore[arg-type]
+    return _FAST_TAGS, _FULL_READ_TAGS
+
+
+def _fast_slice_headers(path: Path) -> tuple[SliceHeader, ...] | None:
+    """The file's headers from header_reader (no pydicom parse), or None when the file needs the
+    full reader. Raises _Skip exactly where the full path would (same reasons)."""
+    from viewer.core.header_reader import read_raw_header
+
+    keep, give_up_on = _fast_tags()
+    raw = read_raw_header(path, keep=keep, give_up_on=give_up_on)
+    if raw is None:
+        return None
+    media = raw.file_meta.get(0x00020002)
+    if media is not None and DIRECTORY_STORAGE.encode() in media[1]:
+        return None
+    fields = _RawFields(raw, keep)
     try:
+        headers = _slice_headers_from(path, fields, raw.pixel_offset)
+    except _Skip:
+        if fields.strayed:
+            return None
+        raise
+    if fields.strayed or len(headers) != 1:
+        return None
+    return headers
+
+
+def _read_file(path: Path, *, fast: bool = True) -> _FileOutcome:
+    """One file's outcome: header_reader's fast path when it can, else pydicom's full parse
+    (`fast=False`: always the full parse, the reference the fast path is tested against)."""
+    try:
+        headers = _fast_slice_headers(path) if fast else None
+        if headers is not None:
+            return _FileOutcome(slices=headers)
         ds, pixel_offset, cut = _read_header(path)
         media_class = str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
         if media_class == DIRECTORY_STORAGE or "DirectoryRecordSequence" in ds:
@@ -565,12 +738,15 @@ def _window(item: Any) -> tuple[float | None, float | None]:
 
 
 def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) -> tuple[SliceHeader, ...]:
-    fields = _Fields(ds)
+    return _slice_headers_from(path, _Fields(ds), pixel_offset)
+
+
+def _slice_headers_from(path: Path, fields: _Fields | _RawFields, pixel_offset: int | None) -> tuple[SliceHeader, ...]:
     sop_class = str(_get(fields, "SOPClassUID") or "")
     rows = _int_or_none(_get(fields, "Rows"))
     columns = _int_or_none(_get(fields, "Columns"))
     if pixel_offset is None:
-        sop_class = sop_class or str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
+        sop_class = sop_class or str(fields.file_meta_get("MediaStorageSOPClassUID") or "")
         if (rows and columns) or "Image Storage" in _sop_class_name(sop_class):
             raise _Skip(
                 "truncated: the header describes an image but the file ends before its pixel "
@@ -579,7 +755,7 @@ def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) ->
         raise _Skip(f"not an image: {_sop_class_name(sop_class)} (no pixel data)")
     if not rows or not columns:
         raise _Skip(f"not an image: {_sop_class_name(sop_class)} (no image matrix)")
-    ts = str(_get(getattr(ds, "file_meta", {}), "TransferSyntaxUID") or "1.2.840.10008.1.2")
+    ts = str(fields.file_meta_get("TransferSyntaxUID") or "1.2.840.10008.1.2")
     if not _decoder_available(ts):
         raise _Skip(
             f"unsupported: no installed decoder for its transfer syntax {_sop_class_name(ts)} "
@@ -588,7 +764,7 @@ def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) ->
     series_uid = str(_get(fields, "SeriesInstanceUID") or "")
     if not series_uid:
         raise _Skip("not usable: no Series Instance UID in the header")
-    meta = _meta(fields)
+    meta = fields.meta()
     meta.setdefault("TransferSyntaxUID", ts)
     image_type = tuple(str(v).strip().upper() for v in (_get(fields, "ImageType") or ()) if str(v).strip())
     common = dict(
