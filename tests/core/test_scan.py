@@ -325,3 +325,13 @@ def test_missing_path_is_reported_not_raised(tmp_path: Path) -> None:
     result = scan_paths([tmp_path / "nowhere"])
     assert result.slices == ()
     assert result.skipped[0].reason == "does not exist"
+
+
+def test_linked_file_and_linked_folder_are_read_once(tmp_path: Path) -> None:
+    """A file reached through a link, and a folder given through a linked path, count once."""
+    written = variants.write_plain(tmp_path / "real" / "series", grid=variants.Grid(n_slices=3, rows=8, cols=8))
+    (tmp_path / "real" / "link.dcm").symlink_to(written.paths[0])
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    result = scan_paths([tmp_path / "real", tmp_path / "alias" / "series"])
+    assert sorted(s.path.resolve() for s in result.slices) == sorted(p.resolve() for p in written.paths)
+    assert result.skipped == ()

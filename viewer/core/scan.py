@@ -873,19 +873,22 @@ def _frame_headers(
 # --------------------------------------------------------------------------------------------
 
 
-def _walk(root: Path, skipped: list[SkippedFile]) -> list[Path]:
-    """Files under `root` (sorted, symlinked folders not followed); unreadable folders are
-    reported in `skipped`."""
-    found: list[Path] = []
+def _walk(root: Path, skipped: list[SkippedFile]) -> list[tuple[Path, str]]:
+    """Files under `root` (sorted, symlinked folders not followed), each with its `_key`;
+    unreadable folders are reported in `skipped`."""
+    found: list[tuple[Path, str]] = []
 
     def unreadable(error: OSError) -> None:
         where = Path(error.filename) if error.filename else root
         skipped.append(SkippedFile(where, f"folder cannot be read: {error.strerror or error}"))
 
+    join, islink = os.path.join, os.path.islink
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
         dirnames.sort()
+        real_dir = _key(Path(dirpath))  # once per folder: realpath costs a stat per component
         for name in sorted(filenames):
-            found.append(Path(dirpath) / name)
+            full = join(dirpath, name)
+            found.append((Path(full), _key(Path(full)) if islink(full) else join(real_dir, name)))
     return found
 
 
@@ -929,8 +932,8 @@ def scan_paths(
     queue: list[Path] = []
     seen: set[str] = set()
 
-    def add(path: Path) -> None:
-        key = _key(path)
+    def add(path: Path, key: str | None = None) -> None:
+        key = key if key is not None else _key(path)
         if key not in seen:
             seen.add(key)
             queue.append(path)
@@ -938,8 +941,8 @@ def scan_paths(
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for found in _walk(path, skipped):
-                add(found)
+            for found, key in _walk(path, skipped):
+                add(found, key)
         elif path.exists() or path.is_symlink():
             add(path)
         else:
