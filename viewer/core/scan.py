@@ -29,6 +29,8 @@ from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from viewer.core.header_reader import read_raw_header
+
 
 @dataclass(frozen=True)
 class SliceHeader:
@@ -620,8 +622,6 @@ def _fast_tags() -> tuple[frozenset[int], frozenset[int]]:
 def _fast_slice_headers(path: Path) -> tuple[SliceHeader, ...] | None:
     """The file's headers from header_reader (no pydicom parse), or None when the file needs the
     full reader. Raises _Skip exactly where the full path would (same reasons)."""
-    from viewer.core.header_reader import read_raw_header
-
     keep, give_up_on = _fast_tags()
     raw = read_raw_header(path, keep=keep, give_up_on=give_up_on)
     if raw is None:
