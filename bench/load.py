@@ -1,6 +1,6 @@
 """Load benchmark: ichview vs SimpleITK's ImageSeriesReader (GDCM) vs a plain pydicom loop.
 
-    .venv/bin/python bench/load.py [--data DIR] [--repeat N] [--skip-300] [--only SUBSTRING]
+    .venv/bin/python bench/load.py [--data DIR] [--repeat N] [--skip-300] [--only SUBSTRING] [--headers]
 
 Series: synthetic 40 x 5 mm and 300 x 0.625 mm, 512x512 (uncompressed, and JPEG Lossless SV1
 re-encoded through GDCM and checked lossless), and the real GE tilted series. Every loader runs in
@@ -12,6 +12,11 @@ Peak memory: VmHWM of the loader process above its VmHWM right before the load (
 with the whole volume touched, against the volume's int16 size. ichview's worker processes (used for
 large or compressed series) hold their own interpreter; their private memory at the end of the load
 is printed separately ("workers MB").
+
+--headers: also the header scan's CPU time per file (time.process_time, warm file cache, best of
+--repeat x 5 passes over the series, both readers in one process, interleaved): pydicom's full
+parse (`scan._read_file(path, fast=False)`, the reader before header_reader) against the fast path.
+CPU time, unlike wall time, is not stretched by other processes on a shared machine.
 """
 from __future__ import annotations
 
@@ -157,6 +162,25 @@ def _load_pydicom(folder: Path) -> dict:
             "shape": list(volume.shape), "checksum": checksum}
 
 
+def _header_cpu(folder: Path, repeat: int) -> dict:
+    """CPU ms per file of the scan's full pydicom parse and of its fast path (same files, one
+    process, interleaved passes, best pass of each)."""
+    from viewer.core import scan
+
+    scan._quiet_pydicom()
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    best = {"full": float("inf"), "fast": float("inf")}
+    fast_taken = sum(1 for f in files if scan._fast_slice_headers(f) is not None)
+    for _ in range(max(1, repeat) * 5):
+        for label, fast in (("full", False), ("fast", True)):
+            t = time.process_time()
+            for f in files:
+                scan._read_file(f, fast=fast)
+            best[label] = min(best[label], time.process_time() - t)
+    return {"full_ms": best["full"] * 1000 / len(files), "fast_ms": best["fast"] * 1000 / len(files),
+            "files": len(files), "fast_taken": fast_taken}
+
+
 def _preload_codecs() -> None:
     """Import every decoder before the baseline: their libraries are a fixed cost, not the load's
     (paid once per process; the GUI pays them at start-up, not per series)."""
@@ -171,9 +195,12 @@ def _preload_codecs() -> None:
     import viewer.core.decode_pool  # noqa: F401
 
 
-def child(loader: str, folder: Path) -> None:
+def child(loader: str, folder: Path, repeat: int = 2) -> None:
     _preload_codecs()
-    result = {"ichview": _load_ichview, "sitk": _load_sitk, "pydicom": _load_pydicom}[loader](folder)
+    if loader == "headers":
+        result = _header_cpu(folder, repeat)
+    else:
+        result = {"ichview": _load_ichview, "sitk": _load_sitk, "pydicom": _load_pydicom}[loader](folder)
     print(json.dumps(result))
 
 
@@ -247,12 +274,12 @@ def make_data(root: Path, skip_300: bool) -> dict[str, Path]:
 
 
 # ------------------------------------------------------------------ the parent
-def run_child(loader: str, folder: Path) -> tuple[dict, str]:
+def run_child(loader: str, folder: Path, repeat: int = 2) -> tuple[dict, str]:
     files = [p for p in folder.iterdir() if p.is_file()]
     how = drop_file_cache(files)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", loader, str(folder)],
+        [sys.executable, str(Path(__file__).resolve()), "--child", loader, str(folder), "--repeat", str(repeat)],
         capture_output=True, text=True, env=env, cwd=str(REPO), timeout=300,
     )
     if proc.returncode != 0:
@@ -266,10 +293,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs per loader and series; the fastest is shown")
     parser.add_argument("--skip-300", action="store_true", help="leave out the 300-slice series")
     parser.add_argument("--only", metavar="SUBSTRING", help="only the series whose name contains this")
+    parser.add_argument("--headers", action="store_true",
+                        help="also time the header scan per file (CPU): pydicom's full parse vs the fast path")
     parser.add_argument("--child", nargs=2, metavar=("LOADER", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], Path(args.child[1]))
+        child(args.child[0], Path(args.child[1]), args.repeat)
         return
 
     t_start = time.perf_counter()
@@ -326,6 +355,16 @@ def main() -> None:
                 f"{i['peak_kb'] / i['volume_kb']:8.2f} {i['workers_kb'] / 1024:10.1f} "
                 f"{s['peak_kb'] / s['volume_kb']:11.2f} {p['peak_kb'] / p['volume_kb']:10.2f}"
             )
+        if args.headers:
+            print()
+            header = (f"{'series':24} {'files':>5} {'fast':>5} {'pydicom ms/file':>15} {'fast ms/file':>12} "
+                      f"{'speed-up':>8}   (header scan CPU per file, warm cache)")
+            print(header)
+            print("-" * len(header))
+            for name, folder in series.items():
+                h, _ = run_child("headers", folder, args.repeat)
+                print(f"{name:24} {h['files']:5d} {h['fast_taken']:5d} {h['full_ms']:15.3f} {h['fast_ms']:12.3f} "
+                      f"{h['full_ms'] / h['fast_ms']:8.1f}")
         print()
         print("ich/SITK, ich/pyd: ichview's full-load wall time over the reference's (goal <= 1.0 and <= 0.5).")
         print("CPU s: CPU seconds of the whole load (ichview: its process + its decode workers), which other")
