@@ -238,7 +238,7 @@ def read_raw_header(
         with open(path, "rb", buffering=0) as fh:
             size = os.fstat(fh.fileno()).st_size
             return _read(_Walker(fh, size), keep, give_up_on)
-    except (_Unsupported, OSError, ValueError, KeyError, IndexError, OverflowError, MemoryError):
+    except Exception:  # noqa: BLE001 - _Unsupported, read errors, and anything unforeseen: pydicom decides
         return None
 
 

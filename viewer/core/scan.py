@@ -5,8 +5,10 @@ Contract (fixed; other modules rely on it). Implementation: see `scan_paths`.
 What the scan does:
 - Folders are searched recursively; DICOMDIR files add the files they reference (never limiting the
   folder scan); a file reached both ways is read once.
-- Each file's header is parsed with pydicom up to (not including) the pixel data; the pixel data's
-  presence and length are checked against the file size without reading it.
+- Each file's header is parsed up to (not including) the pixel data; the pixel data's presence and
+  length are checked against the file size without reading it. The common single-frame little-endian
+  file is read by header_reader (a minimal element walker keeping only the tags used here, ~5x
+  faster); every other file, and every file it declines, by pydicom, with identical results.
 - A file that cannot be used becomes a `SkippedFile` with a sentence saying why; the scan never
   raises on a bad file.
 - A multi-frame (enhanced) image gives one `SliceHeader` per frame, with the per-frame position,
@@ -327,7 +329,7 @@ class _Fields:
 # once. The key holds everything the conversion depends on: the tag (so the dictionary VR), the VR
 # read, the value bytes and the data set's Specific Character Set bytes (little endian always).
 _VALUE_CACHE: dict[tuple[int, str | None, bytes, bytes | None], Any] = {}
-_VALUE_CACHE_MAX = 50_000
+_VALUE_CACHE_MAX = 10_000  # entries; emptied when full and after each scan_paths
 _META_TEXT_CACHE: dict[tuple[int, str | None, bytes, bytes | None], str] = {}
 _MISSING = object()
 _META_TAGS: tuple[tuple[str, int], ...] = ()
@@ -636,6 +638,8 @@ def _fast_slice_headers(path: Path) -> tuple[SliceHeader, ...] | None:
         if fields.strayed:
             return None
         raise
+    except Exception:  # noqa: BLE001 - never a different outcome than the full parse: let it decide
+        return None
     if fields.strayed or len(headers) != 1:
         return None
     return headers
@@ -968,6 +972,8 @@ def scan_paths(
             batch = queue
     slices, duplicates = _drop_identical_copies(slices)
     skipped.extend(duplicates)
+    _VALUE_CACHE.clear()  # header values (patient data among them) are not kept past the scan
+    _META_TEXT_CACHE.clear()
     return ScanResult(slices=tuple(slices), skipped=tuple(skipped))
 
 
