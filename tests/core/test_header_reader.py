@@ -401,6 +401,12 @@ def test_unreadable_and_missing_files_go_to_pydicom(tmp_path: Path) -> None:
         locked.chmod(0o644)
 
 
+def test_a_fifo_is_declined_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    assert _read(fifo) is None
+
+
 def test_kept_tags_cover_what_the_scan_reads(tmp_path: Path) -> None:
     """A keyword the scan asks for that the reader did not keep sends the file to pydicom (so a
     new field can never be silently empty on the fast path)."""

@@ -21,6 +21,7 @@ against 0.8-1.4 ms for pydicom's header parse and value access.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from struct import Struct
@@ -116,8 +117,8 @@ class _Unsupported(Exception):
 class _Walker:
     """Absolute file positions over a buffer that is refilled (by seeking) when a walk leaves it."""
 
-    def __init__(self, fh: object, size: int) -> None:
-        self.fh = fh
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
         self.size = size
         self.start = 0
         self.data = b""
@@ -128,8 +129,7 @@ class _Walker:
         if rel < 0 or rel + n > len(self.data):
             if pos + n > self.size:
                 raise _Unsupported("end of file")
-            self.fh.seek(pos)  # type: ignore[attr-defined]
-            self.data = self.fh.read(max(n, CHUNK_BYTES))  # type: ignore[attr-defined]
+            self.data = os.pread(self.fd, max(n, CHUNK_BYTES), pos)
             self.start = pos
             rel = 0
             if len(self.data) < n:
@@ -235,11 +235,18 @@ def read_raw_header(
 
     A tag in `give_up_on` met at the top level of the data set gives None as well."""
     try:
-        with open(path, "rb", buffering=0) as fh:
-            size = os.fstat(fh.fileno()).st_size
-            return _read(_Walker(fh, size), keep, give_up_on)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO never blocks here
+    except Exception:  # noqa: BLE001 - missing, unreadable...: pydicom's path words it
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return _read(_Walker(fd, info.st_size), keep, give_up_on)
     except Exception:  # noqa: BLE001 - _Unsupported, read errors, and anything unforeseen: pydicom decides
         return None
+    finally:
+        os.close(fd)
 
 
 def _read(walker: _Walker, keep: frozenset[int], give_up_on: frozenset[int]) -> RawHeader:
