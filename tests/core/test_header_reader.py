@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +15,10 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGLosslessSV1
 
-# pytest puts tests/ on sys.path, where tests/inference/ (no __init__.py) shadows the real
-# `inference` package as a namespace package; make sure the repository's package is the one used.
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
-if getattr(sys.modules.get("inference"), "__file__", "") is None:
-    for _name in [n for n in sys.modules if n == "inference" or n.startswith("inference.")]:
-        del sys.modules[_name]
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from inference.synth import variants  # noqa: E402
-from inference.synth.dicom_writer import ISO_IR_192, SeriesSpec, encoder_available, write_series  # noqa: E402
-from viewer.core import scan  # noqa: E402
-from viewer.core.header_reader import CHUNK_BYTES, read_raw_header  # noqa: E402
+from inference.synth import variants
+from inference.synth.dicom_writer import ISO_IR_192, SeriesSpec, encoder_available, write_series
+from viewer.core import scan
+from viewer.core.header_reader import CHUNK_BYTES, read_raw_header
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 

@@ -16,18 +16,9 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
 from pydicom.uid import generate_uid
 
-# pytest puts tests/ on sys.path, where tests/inference/ (no __init__.py) shadows the real
-# `inference` package as a namespace package; make sure the repository's package is the one used.
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
-if getattr(sys.modules.get("inference"), "__file__", "") is None:
-    for _name in [n for n in sys.modules if n == "inference" or n.startswith("inference.")]:
-        del sys.modules[_name]
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from inference.synth import variants  # noqa: E402
-from inference.synth.dicom_writer import ISO_IR_192, SeriesSpec, write_series  # noqa: E402
-from viewer.core.scan import parse_number, scan_paths  # noqa: E402
+from inference.synth import variants
+from inference.synth.dicom_writer import ISO_IR_192, SeriesSpec, write_series
+from viewer.core.scan import parse_number, scan_paths
 
 
 def _reasons(result) -> dict[str, str]:

@@ -5,27 +5,17 @@ from __future__ import annotations
 import math
 import random
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-# pytest puts tests/ on sys.path, where tests/inference/ (no __init__.py) shadows the real
-# `inference` package as a namespace package; make sure the repository's package is the one used.
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
-if getattr(sys.modules.get("inference"), "__file__", "") is None:
-    for _name in [n for n in sys.modules if n == "inference" or n.startswith("inference.")]:
-        del sys.modules[_name]
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from inference.synth import variants  # noqa: E402
-from inference.synth.dicom_writer import SeriesSpec, write_series  # noqa: E402
-from viewer.core import warnings as W  # noqa: E402
-from viewer.core.geometry import shear_angle_deg  # noqa: E402
-from viewer.core.loading import open_paths  # noqa: E402
-from viewer.core.series import Stack, StudyTree  # noqa: E402
+from inference.synth import variants
+from inference.synth.dicom_writer import SeriesSpec, write_series
+from viewer.core import warnings as W
+from viewer.core.geometry import shear_angle_deg
+from viewer.core.loading import open_paths
+from viewer.core.series import Stack, StudyTree
 
 
 def _codes(stack: Stack) -> set[str]:
