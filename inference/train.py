@@ -517,6 +517,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+# Command-line options copied into TrainConfig as given (when set): option -> field.
+_OPTION_FIELDS = {
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "warmup_steps": "warmup_steps",
+    "cupping_hu": "cupping_hu_max",
+    "hu_offset": "hu_offset_max",
+    "domain_prevalence": "domain_prevalence",
+    "shards": "n_shards",
+    "negative_shards": "n_negative_shards",
+}
+
+
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.smoke:
         cfg = TrainConfig(
@@ -528,28 +542,12 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     else:
         cfg = TrainConfig()
     changes: dict[str, Any] = {"seed": args.seed, "version": args.version}
-    if args.steps is not None:
-        changes["steps"] = args.steps
-    if args.batch_size is not None:
-        changes["batch_size"] = args.batch_size
-    if args.lr is not None:
-        changes["lr"] = args.lr
-    if args.warmup_steps is not None:
-        changes["warmup_steps"] = args.warmup_steps
-    if args.cupping_hu is not None:
-        changes["cupping_hu_max"] = args.cupping_hu
-    if args.hu_offset is not None:
-        changes["hu_offset_max"] = args.hu_offset
+    changes.update({field_name: value for option, field_name in _OPTION_FIELDS.items()
+                    if (value := getattr(args, option)) is not None})
     if args.hu_gain is not None:
         changes["hu_gain_range"] = (float(args.hu_gain[0]), float(args.hu_gain[1]))
-    if args.domain_prevalence is not None:
-        changes["domain_prevalence"] = args.domain_prevalence
-    if args.shards is not None:
-        changes["n_shards"] = args.shards
     if args.init_from is not None:
         changes["init_from"] = str(Path(args.init_from).resolve())
-    if args.negative_shards is not None:
-        changes["n_negative_shards"] = args.negative_shards
     if args.smoke and args.rsna_dir is not None:
         changes.update(source="rsna", rsna_dir=str(Path(args.rsna_dir).resolve()), rsna_max_series=args.rsna_max_series)
     return replace(cfg, **changes)
