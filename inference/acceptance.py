@@ -15,7 +15,11 @@ then from the pixels (headers are often missing or wrong in exported data):
   calcifications and a dense falx stay well below that);
 * non-head region: a BodyPartExamined naming another region, or a head-sized skull ring (bone
   around >= 75 % of the directions, enclosing 15-400 cm^2 no wider than 230 mm) on fewer than 30 %
-  of the slices (a chest's ribs enclose a body-size area; a neck has no ring).
+  of the slices (a chest's ribs enclose a body-size area; a neck has no ring);
+* no brain: on most head slices less than half of what the skull encloses is at -20..100 HU (brain,
+  CSF, blood); an empty skull phantom (air inside) or a skull filled with plastic or bone-dense
+  material gives the model nothing it was made for (sinuses and mastoid air make single slices
+  dip, never most of them).
 
 A single slice is valid: it is judged by the same rules (a skull ring on that slice), and the
 pre-processing repeats it in place of its missing neighbours (see `inference.preprocess`).
@@ -44,6 +48,8 @@ HEAD_FRACTION = 0.30
 MAX_HEAD_WIDTH_MM = 260.0
 MAX_INSIDE_EXTENT_MM = 230.0  # widest intracranial span of an adult head ~190 mm
 INSIDE_AREA_MM2 = (1500.0, 40000.0)
+BRAIN_RANGE_HU = (-20.0, 100.0)
+BRAIN_FRACTION = 0.5
 
 _SHARP_KERNEL = re.compile(
     r"(BONE|SHARP|LUNG|EDGE|DETAIL|ULTRA|"  # GE / generic words
@@ -115,7 +121,10 @@ def _slice_stats(hu: np.ndarray, px_mm: tuple[float, float]) -> dict[str, float]
         and inside_extent_mm <= MAX_INSIDE_EXTENT_MM
     )
     contrast_fraction = 0.0
+    brain_fraction = 0.0
     if is_head:
+        inside_hu = hu[inside]
+        brain_fraction = float(((inside_hu >= BRAIN_RANGE_HU[0]) & (inside_hu <= BRAIN_RANGE_HU[1])).mean())
         r = max(1, int(round(5.0 / min(px_mm))))
         deep = _box_sum(~inside, r) == 0  # more than ~5 mm from anything outside the brain
         deep &= inside
@@ -123,7 +132,8 @@ def _slice_stats(hu: np.ndarray, px_mm: tuple[float, float]) -> dict[str, float]
         if n_deep > 100:
             lo, hi = CONTRAST_RANGE_HU
             contrast_fraction = float(((hu > lo) & (hu < hi) & deep).sum()) / n_deep
-    return {"head": float(is_head), "width_mm": max(width_mm, height_mm), "contrast": contrast_fraction}
+    return {"head": float(is_head), "width_mm": max(width_mm, height_mm), "contrast": contrast_fraction,
+            "brain": brain_fraction}
 
 
 def _noise_hu(hu: np.ndarray, px_mm: tuple[float, float]) -> float | None:
@@ -196,6 +206,13 @@ def check_volume(volume: object) -> Acceptance:
         widest = max(s["width_mm"] for s in stats)
         detail = f"body-size field ({widest:.0f} mm) without a skull" if widest > MAX_HEAD_WIDTH_MM else "no skull ring on most slices"
         return _reject(f"not a head CT ({detail})")
+    brainless = [s for s in head if s["brain"] < BRAIN_FRACTION]
+    if len(brainless) > len(head) // 2:
+        median = float(np.median([s["brain"] for s in head]))
+        return _reject(
+            f"no brain inside the skull (only {100 * median:.0f} % of the enclosed area is at brain / CSF density, "
+            "-20..100 HU): an empty skull phantom? The model reads head CT of a patient"
+        )
     # Noise in brain tissue on up to 3 head slices at full resolution (a sharp kernel without a name).
     head_idx = [int(k) for k, s in zip(picks, stats) if s["head"] > 0]
     mid = head_idx[len(head_idx) // 2 - 1 : len(head_idx) // 2 + 2] or head_idx[:1]

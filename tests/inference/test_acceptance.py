@@ -77,7 +77,7 @@ def test_calcifications_and_dense_falx_are_not_mistaken_for_contrast(head_hu: np
     assert check_volume(make_volume(hu)).accepted
 
 
-@pytest.mark.parametrize("name", ["ge_head_ct_tilted", "invesalius_head_ct_0051"])
+@pytest.mark.parametrize("name", ["ge_head_ct_tilted", "invesalius_head_ct_0051", "cerr_head_neck_ct"])
 def test_real_head_cts_are_accepted(real_data: Path, name: str) -> None:
     tree = open_paths([real_data / name])
     stacks = tree.stacks()
@@ -153,3 +153,22 @@ def test_non_head_by_header_and_by_pixels(head_hu: np.ndarray) -> None:
 def test_bone_kernel_header_is_checked_before_pixels(head_hu: np.ndarray) -> None:
     v = make_volume(head_hu, convolution_kernel="BONE", contrast_agent="")
     assert "kernel" in check_volume(dataclasses.replace(v)).reason
+
+
+def test_empty_skull_is_not_analysed(head_hu: np.ndarray) -> None:
+    """A skull with air (or plastic) inside, e.g. a QA head phantom: the model has no brain to read."""
+    empty = head_hu.copy()
+    empty[(empty > -300) & (empty < 300)] = -990  # scalp and brain become air; the bone ring stays
+    _rejected(make_volume(empty), "no brain inside the skull")
+    solid = head_hu.copy()
+    solid[(solid > 0) & (solid < 300)] = 250  # a skull full of bone-dense plastic
+    _rejected(make_volume(solid), "no brain inside the skull")
+
+
+def test_real_empty_head_phantom_is_not_analysed(real_data: Path) -> None:
+    """The Philips head phantom is a plastic skull with air inside: "not analysed", not a 0.98 bleed score."""
+    tree = open_paths([real_data / "philips_head_phantom_5mm"])
+    volume = load_stack(max(tree.stacks(), key=lambda s: s.n_slices))
+    result = check_volume(volume)
+    assert not result.accepted
+    assert "no brain inside the skull" in result.reason
