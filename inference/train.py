@@ -54,6 +54,8 @@ DEFAULT_ARCH: dict[str, Any] = {
     "dilations": (1, 2, 3, 4),
     "dropout": 0.2,
 }
+# `--arch full`: the architecture's own defaults (1.4 M parameters, output stride 8), for a GPU run.
+ARCH_PRESETS: dict[str, dict[str, Any]] = {"slim": dict(DEFAULT_ARCH), "full": {}}
 SMOKE_PREPROCESS = PreprocessConfig(pixel_mm=8.0, image_size=32)
 SMOKE_ARCH: dict[str, Any] = {
     "stem_channels": 8,
@@ -513,6 +515,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     p.add_argument("--stop-after-steps", type=int, help=argparse.SUPPRESS)  # tests: end a chunk at a step
     p.add_argument("--version", default="0.1.0", help="model version written into the weights")
+    p.add_argument("--device", default="cpu", help="cpu (default: bit-reproducible), cuda, cuda:N or auto (CUDA when present); "
+                   "CUDA trains in bf16 autocast and ends on the CPU for calibration")
+    p.add_argument("--pixel-mm", type=float, help=f"model grid pixel size (default {DEFAULT_PREPROCESS.pixel_mm}; "
+                   "a GPU run should use 1.25 or finer)")
+    p.add_argument("--image-size", type=int, help=f"model grid size in pixels (default {DEFAULT_PREPROCESS.image_size}; "
+                   "keep pixel-mm x image-size near 256 mm)")
+    p.add_argument("--arch", choices=sorted(ARCH_PRESETS), help="network size: slim (the shipped 135 k parameters, CPU) or "
+                   "full (1.4 M parameters, for a GPU)")
     p.add_argument("--init-from", type=Path, help="start from these weights (a checkpoint.pt or .safetensors): a warm start")
     return p.parse_args(argv)
 
@@ -546,6 +556,15 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
                     if (value := getattr(args, option)) is not None})
     if args.hu_gain is not None:
         changes["hu_gain_range"] = (float(args.hu_gain[0]), float(args.hu_gain[1]))
+    if args.pixel_mm is not None or args.image_size is not None:
+        pre = PreprocessConfig.from_dict(cfg.preprocess)
+        changes["preprocess"] = replace(
+            pre,
+            pixel_mm=pre.pixel_mm if args.pixel_mm is None else float(args.pixel_mm),
+            image_size=pre.image_size if args.image_size is None else int(args.image_size),
+        ).to_dict()
+    if args.arch is not None:
+        changes["arch"] = dict(ARCH_PRESETS[args.arch])
     if args.init_from is not None:
         changes["init_from"] = str(Path(args.init_from).resolve())
     if args.smoke and args.rsna_dir is not None:
@@ -568,10 +587,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from inference.model import build_model, count_parameters
 
+    from inference.device import autocast, resolve_device
+
     t_start = time.monotonic()
     deadline = t_start + args.max_minutes * 60.0
     torch.set_num_threads(max(1, args.threads))
-    torch.use_deterministic_algorithms(True)
+    try:
+        device = resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        print(f"--device {args.device}: {exc}", file=sys.stderr)
+        return 2
+    if device.type == "cuda":
+        # cuBLAS needs this for deterministic GEMMs; ops without a deterministic CUDA kernel only warn.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(True)
     work = Path(args.work).expanduser()
     work.mkdir(parents=True, exist_ok=True)
     ckpt_path = work / "checkpoint.pt"
@@ -612,11 +643,13 @@ def main(argv: list[str] | None = None) -> int:
     # 2. Model and optimiser (restored on resume).
     torch.manual_seed(cfg.seed)
     model = build_model(arch)
+    if state is not None and state.get("model") is not None:
+        model.load_state_dict(state["model"])
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
     elapsed = 0.0
     if state is not None and state.get("model") is not None:
-        model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
         elapsed = float(state.get("elapsed_s", 0.0))
@@ -625,8 +658,9 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = float(state.get("elapsed_s", 0.0))
         if cfg.init_from:
             model.load_state_dict(_initial_weights(Path(cfg.init_from)))
+            model.to(device)
             print(f"warm start from {cfg.init_from}", file=sys.stderr)
-    print(f"model: {count_parameters(model):,} parameters, input {pre.n_channels}x{pre.image_size}x{pre.image_size} at {pre.pixel_mm} mm", file=sys.stderr)
+    print(f"model: {count_parameters(model):,} parameters, input {pre.n_channels}x{pre.image_size}x{pre.image_size} at {pre.pixel_mm} mm, device {device}", file=sys.stderr)
 
     def save_checkpoint(done: bool = False) -> None:
         _atomic_torch_save(
@@ -672,8 +706,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(int(cfg.seed * 1_000_003 + step) + 7)  # dropout
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        logits = model(xb)
-        loss = _loss(logits, yb)
+        if device.type == "cuda":
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            yb = yb.to(device, non_blocking=True)
+        with autocast(device):
+            logits = model(xb)
+        loss = _loss(logits.float(), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -693,6 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.weights import ModelMetadata, save_weights
 
     calib = _load_split(calib_cache)
+    model.to("cpu")
     model.eval()
     logits = _predict_logits(model, calib.x)
     a, b = fit_platt(logits, calib.y)
@@ -731,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": cfg.seed,
                 "train_seconds": round(train_seconds, 1),
                 "threads": args.threads,
+                "device": str(device),
                 "parameters": count_parameters(model),
             },
         },

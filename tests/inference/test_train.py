@@ -35,6 +35,33 @@ def test_smoke_training_writes_a_model_the_engine_loads(tmp_path: Path) -> None:
     assert main(["--smoke", "--work", str(tmp_path / "work"), "--out", str(out)]) == 2
 
 
+def test_grid_and_network_options_reach_the_weights_and_the_engine(tmp_path: Path) -> None:
+    """The GPU recipe (a finer grid, the full network) is options of the same command; the model file
+    then says how to feed it, and the engine follows."""
+    out = tmp_path / "model"
+    argv = ["--smoke", "--work", str(tmp_path / "work"), "--out", str(out), "--threads", "1",
+            "--pixel-mm", "6", "--image-size", "40", "--arch", "full", "--device", "cpu"]
+    assert main(argv) == 0
+    meta = load_weights(out / WEIGHTS_NAME).metadata
+    assert (meta.preprocess.pixel_mm, meta.preprocess.image_size) == (6.0, 40)
+    assert tuple(meta.arch["widths"]) == (48, 80, 128, 192)  # the full network, not the slim one
+    assert meta.extra["training"]["device"] == "cpu"
+    assert meta.extra["training"]["parameters"] > 1_000_000
+    engine = Engine.load(out / WEIGHTS_NAME, device="cpu", threads=1)
+    hu = np.full((2, 80, 80), -1000, np.int16)
+    hu[:, 10:70, 10:70] = 35
+    (_, p, cam), _ = list(engine.predict_arrays(hu, [0.0, 5.0], (3.0, 3.0)))
+    assert p.shape == (6,) and cam.shape[-1] == 40 // 8  # the full network's output stride
+
+
+def test_cuda_asked_for_where_there_is_none_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # CI has no GPU; a GPU machine pretends
+    assert main(["--smoke", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def _state(path: Path) -> dict[str, torch.Tensor]:
     return load_weights(path).model.state_dict()
 
