@@ -66,6 +66,28 @@ def test_positive_report_pages_images_name_verdict_disclaimer(tmp_path: Path, ar
     assert "W80 / L40" in texts[2] and "threshold 0.50" in texts[2]
 
 
+def test_long_warnings_keep_the_model_block_on_page_one(tmp_path: Path) -> None:
+    """A real tilted scan brings three long warnings; page 1 names them in short and still holds the
+    model and analysis block, and the stack's page carries their full text."""
+    from viewer.core.warnings import MIXED_THICKNESS, UNEVEN_SPACING, StackWarning
+
+    long_tail = " Distances and 3D views across slices are approximate; check the source images." * 2
+    warnings = (
+        tilted_warning(),
+        StackWarning(UNEVEN_SPACING, "Uneven slice spacing: 1.08 to 7.0 mm between neighbouring slices." + long_tail),
+        StackWarning(MIXED_THICKNESS, "Slice thickness changes within this stack: 4.0 mm (14 slices), 7.0 mm." + long_tail),
+    )
+    vol = head_volume(patient_name="DOE^JANE", bleed=True, warnings=warnings, size=96)
+    stack = summarize_stack(vol, analysis_for(vol, bleed=True))
+    pages = _pages(write_findings_pdf(tmp_path / "r.pdf", summarize_study([stack], [])))
+    texts = [_flat(t) for t, _ in pages]
+    assert len(pages) == 3
+    assert "Gantry tilt of 12.0\u00b0" in texts[0] and "Uneven slice spacing" in texts[0]
+    assert "Model and analysis" in texts[0] and "ichnet-test" in texts[0]
+    assert "check the source images" not in texts[0]
+    assert "1.08 to 7.0 mm between neighbouring slices" in texts[1] and "check the source images" in texts[1]
+
+
 def test_negative_report_says_it_does_not_exclude(tmp_path: Path) -> None:
     study, stack = _one_stack_study("DOE^JOHN", bleed=False)
     pages = _pages(write_findings_pdf(tmp_path / "neg.pdf", study))

@@ -1,7 +1,8 @@
 """The findings report as PDF (reportlab; no Qt, no display needed).
 
 Layout (A4 portrait):
-- page 1: patient and study, the verdict in words, stacks analysed (with their warnings), a subtype
+- page 1: patient and study, the verdict in words, stacks analysed (with their warnings in short; the
+  full text goes with the stack's chart), a subtype
   table per stack, what was not analysed and why, the model (name, version, SHA-256, threshold),
   device and time;
 - per analysed stack, two pages: the per-slice probability chart (any + subtypes, with the operating
@@ -328,11 +329,19 @@ def _verdict_box(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> Tabl
     return box
 
 
+def _warning_headline(message: str, *, max_chars: int = 48) -> str:
+    """The part of a warning before its first colon ("Gantry tilt 18.5\u00b0"), for the summary table;
+    the full text is printed with the stack's own findings."""
+    head = message.split(":", 1)[0].strip().rstrip(".")
+    return head if len(head) <= max_chars else head[: max_chars - 1].rstrip() + "\u2026"
+
+
 def _stacks_table(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> Table:
     head = ["Series", "Slices", "Verdict", "Max P(any)", "At slice", "Types at or above threshold", "Warnings"]
     rows: list[list[object]] = [[Paragraph(h, st["cell_bold"]) for h in head]]
     for s in findings.stacks:
-        warn = "; ".join(w.message for w in s.warnings) or "none"
+        warn = "; ".join(_warning_headline(w.message) for w in s.warnings)
+        warn = f"{warn} (details with the stack's chart)" if warn else "none"
         verdict_style = st["cell_bold"] if s.ich_suspected else st["cell"]
         rows.append(
             [
