@@ -203,3 +203,23 @@ def test_shipped_model_finds_the_synthetic_bleed_where_it_is(
     assert truth[bleed["key_slices"][0]["sop_instance_uid"]] == 1
     clean_max = docs["clean"]["series"][0]["verdict"]["max_any"]
     expect_model(clean_max < bleed["verdict"]["max_any"] - 0.3, f"clean study max P(any) {clean_max:.3f}")
+
+
+def test_a_folder_of_every_kind_of_dicom_is_analysed_or_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """pydicom's ~100 real test files (colour JPEG / JPEG 2000 captures, RT dose with a malformed header,
+    MR, CR, NM, US, SEG, scouts, contrast CT, non-head CT): one run, exit 0, every stack either
+    analysed or listed with a reason; a bad stack never aborts the study."""
+    from pydicom.data import get_testdata_file
+
+    folder = Path(get_testdata_file("CT_small.dcm")).parent
+    js = tmp_path / "all.json"
+    code = analyze.main([str(folder), "--json", str(js), "--quiet", "--weights", str(write_test_weights(tmp_path / "w.safetensors", threshold=0.5))])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    _validate(doc)
+    reasons = [s["reason"] for s in doc["skipped"]]
+    assert any("colour images (RGB) are not CT slices" in r for r in reasons)
+    assert any("Modality RTDOSE" in r for r in reasons)
+    assert any("contrast" in r for r in reasons) and any("not a head CT" in r for r in reasons)
+    assert doc["series"], "the greyscale CT stacks are analysed"

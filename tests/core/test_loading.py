@@ -220,3 +220,21 @@ def test_an_abandoned_load_leaves_no_shared_memory_file(synthetic_stack: Stack) 
     events.close()  # the user switched series
     after = set(shm.glob("ichview-volume-*")) if shm.is_dir() else set()
     assert after == before
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg.dcm", "GDCMJ2K_TextGBR.dcm", "examples_ybr_color.dcm", "SC_rgb_small_odd.dcm"])
+def test_colour_images_of_any_transfer_syntax_are_a_typed_error(name: str) -> None:
+    """JPEG / JPEG 2000 / YBR colour secondary captures decode to (rows, cols, 3): refused by name, with
+    the fix, never a numpy broadcast error that aborts the caller."""
+    path = Path(get_testdata_file(name))
+    with pytest.raises(PixelDecodeError, match="colour images .* are not CT slices") as info:
+        load_stack(_stacks(path)[0], workers=1)
+    assert name in str(info.value) and "greyscale CT series" in str(info.value)
+
+
+def test_malformed_header_value_is_a_typed_error_naming_the_file() -> None:
+    """badVR.dcm has NumberOfFrames "1A": a PixelDecodeError naming the file, not a bare ValueError."""
+    path = Path(get_testdata_file("badVR.dcm"))
+    with pytest.raises(PixelDecodeError, match="malformed") as info:
+        load_stack(_stacks(path)[0], workers=1)
+    assert "badVR.dcm" in str(info.value)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from viewer.core.errors import LoadCancelled, PixelDecodeError
+from viewer.core.errors import IchviewError, LoadCancelled, PixelDecodeError
 from viewer.core.orientation import CanonicalGeometry, InPlaneTransform, canonical_geometry
 from viewer.core.pixels import (
     HuParams,
@@ -85,7 +85,21 @@ class FileTask:
 def decode_file_into(
     task: FileTask, out: np.ndarray, transform: InPlaneTransform, rows: int, cols: int
 ) -> Dataset | None:
-    """Decode one file's frames into `out[k]` (canonical). Returns the dataset when it was read."""
+    """Decode one file's frames into `out[k]` (canonical). Returns the dataset when it was read.
+
+    Any failure is a PixelDecodeError naming the file (a malformed header value such as
+    NumberOfFrames "1A" must not surface as a bare ValueError that aborts a whole study)."""
+    try:
+        return _decode_file_into(task, out, transform, rows, cols)
+    except IchviewError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        raise PixelDecodeError(task.path, f"a header value is malformed ({exc})", "re-export the series") from exc
+
+
+def _decode_file_into(
+    task: FileTask, out: np.ndarray, transform: InPlaneTransform, rows: int, cols: int
+) -> Dataset | None:
     if task.fast is not None and len(task.items) == 1:
         stored = read_native_tail(task.path, task.fast[0])
         if stored is not None:

@@ -497,20 +497,37 @@ def stored_frames(ds: Dataset, path: Path | str, frames: Sequence[int] | None = 
     path = Path(path)
     if "PixelData" not in ds:
         raise PixelDecodeError(path, "the file has no pixel data", "open an image series, not this object")
+    _require_greyscale(ds, path)
     ts = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))
     if ts in _NATIVE_SYNTAXES:
         arr = _native_frames(ds, path)
         return arr if frames is None else arr[list(frames)]
     try:
         if ts in _LIBJPEG_SYNTAXES and int(ds.get("NumberOfFrames", 1) or 1) == 1:
-            return _jpeg_lossless_single_frame(ds)
-        if frames is None:
+            arr = _jpeg_lossless_single_frame(ds)
+        elif frames is None:
             arr = pydicom.pixels.pixel_array(ds, raw=True)
-            return arr.reshape((-1,) + arr.shape[-2:])
-        return np.stack([pydicom.pixels.pixel_array(ds, index=int(f), raw=True) for f in frames])
+            arr = arr.reshape((-1,) + arr.shape[-2:])
+        else:
+            arr = np.stack([pydicom.pixels.pixel_array(ds, index=int(f), raw=True) for f in frames])
     except Exception as exc:  # noqa: BLE001 - the codec's own failure, reported with the file
         name = UID(ts).name if ts else "unknown transfer syntax"
         raise PixelDecodeError(path, f"{name} ({ts}): {exc}", codec_fix(ts)) from exc
+    if arr.ndim != 3 or arr.shape[1:] != (int(ds.Rows), int(ds.Columns)):
+        raise PixelDecodeError(
+            path, f"decoded pixels are {arr.shape[-2:]}, not the {int(ds.Rows)} x {int(ds.Columns)} the header says",
+            "the file is inconsistent; re-export the series",
+        )
+    return arr
+
+
+def _require_greyscale(ds: Dataset, path: Path) -> None:
+    """Colour (RGB / YBR / palette) images are screenshots or secondary captures, never CT slices."""
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    if samples != 1 or (photometric and not photometric.startswith("MONOCHROME")):
+        kind = photometric or f"{samples} samples per pixel"
+        raise PixelDecodeError(path, f"colour images ({kind}) are not CT slices", "open a greyscale CT series")
 
 
 def read_header(path: Path | str) -> Dataset:
@@ -524,6 +541,7 @@ def read_header(path: Path | str) -> Dataset:
 def iter_stored_frames(header: Dataset, path: Path | str, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
     """(frame, stored (rows, cols)) of some frames of a multi-frame file, read one frame at a time
     from the file (never the whole pixel data at once), in ascending frame order."""
+    _require_greyscale(header, Path(path))
     ts = str(header.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))
     wanted = sorted(set(int(f) for f in frames))
     try:
