@@ -372,6 +372,8 @@ def test_refused_stack_shows_not_analysed_and_auto_run_off_waits_for_run_ai(qtbo
         assert "Not analysed" in text and "kernel" in text.lower()
         assert "Not analysed" in ai.verdict_label.text()
         assert ai.strip.n_points() == 0
+        key(qtbot, window, QtCore.Qt.Key.Key_Down)  # scrolling a refused stack never reads "pending"
+        assert ai.readout_label.text().endswith(": not analysed"), ai.readout_label.text()
     finally:
         assert ai.shutdown(30.0)
 

@@ -872,6 +872,9 @@ class AiAssist(QtCore.QObject):
             self.readout_label.setText("")
             return
         i = self.view.index
+        if run.acceptance is not None and not run.acceptance.accepted:
+            self.readout_label.setText(f"Slice {i + 1} / {run.n_slices}: not analysed")
+            return
         k = LABELS.index(self._label)
         value = run.probabilities[i, k] if 0 <= i < run.n_slices else np.nan
         name = f"P({self._label})"
