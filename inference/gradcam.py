@@ -17,18 +17,33 @@ noise as a hot spot, and MONAI's default normaliser even flips maps). Instead
 with `cam_scale` a fixed constant of the model (stored in its metadata; `calibrate_cam_scale`
 sets it to the median per-slice peak of raw on positive slices, so a typical bleed peaks near 1)
 and p_l the slice's probability for that label. A confident negative slice (p ~ 0.01) therefore
-shows at most ~0.01 anywhere; a positive slice shows its evidence at ~p. Maps stay at model
-resolution (1/8 of the model grid) as float16; the viewer upsamples them when drawn
-(`inference.preprocess.cam_to_image`).
+shows at most ~0.01 anywhere; a positive slice shows its evidence at ~p.
+
+Blood gate (what the engine hands the viewer and the report): the scaled map, upsampled from the
+feature grid (1/4 or 1/8 of the model grid: 8-16 mm cells) to the model grid, times a mask of the
+target slab's pixels at 40-100 HU (acute blood; `BLOOD_GATE_HU`) inside the skull. The network
+says *where* (the feature cell), the physics says *which pixels there could be blood*; neither
+alone is the heatmap. The held-out localisation figures of plain and gated maps and of the plain
+50-90 HU baseline are in the model card. Maps are float16 on the model grid (about 32 KB a slice at
+128 x 128); the viewer places them with `inference.preprocess.cam_cell_affine`.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from inference.labels import LABELS
+
+if TYPE_CHECKING:
+    from inference.preprocess import PreprocessConfig
+
+BLOOD_GATE_HU = (40.0, 100.0)  # acute (and hyperacute / retracted-clot) blood
+GATE_BONE_HU = 300.0
 
 __all__ = [
     "label_indices",
@@ -39,6 +54,10 @@ __all__ = [
     "mass_inside",
     "pointing_hit",
     "hu_baseline_heatmap",
+    "target_hu",
+    "blood_gate",
+    "gated_cams",
+    "BLOOD_GATE_HU",
 ]
 
 
@@ -70,13 +89,55 @@ def raw_grad_cam(model: torch.nn.Module, feats: torch.Tensor, labels: Sequence[s
     return torch.stack(maps, dim=1), logits.detach().float()
 
 
-def scale_cams(raw: torch.Tensor, probabilities: torch.Tensor, cam_scale: float) -> np.ndarray:
-    """clip(raw / cam_scale, 0, 1) * probability -> float16 numpy (N, L, h, w)."""
+def _scaled(raw: torch.Tensor, probabilities: torch.Tensor, cam_scale: float) -> torch.Tensor:
     if cam_scale <= 0:
         raise ValueError("cam_scale must be positive")
     p = probabilities.float().reshape(raw.shape[0], raw.shape[1], 1, 1).to(raw.device)
-    cams = (raw / float(cam_scale)).clamp_(0.0, 1.0) * p
-    return cams.to(torch.float16).cpu().numpy()
+    return (raw.float() / float(cam_scale)).clamp_(0.0, 1.0) * p
+
+
+def scale_cams(raw: torch.Tensor, probabilities: torch.Tensor, cam_scale: float) -> np.ndarray:
+    """clip(raw / cam_scale, 0, 1) * probability -> float16 numpy (N, L, h, w) on the feature grid."""
+    return _scaled(raw, probabilities, cam_scale).to(torch.float16).cpu().numpy()
+
+
+def target_hu(x: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
+    """Approximate HU (N, H, W) of the target slab, inverted from its window channels of `x`
+    (N, C, H, W) in [0, 1]: each pixel takes the narrowest window in which it is not clipped."""
+    n_w = len(config.windows)
+    mid = config.n_slabs // 2
+    order = sorted(range(n_w), key=lambda w: config.windows[w].width_hu)
+    out: torch.Tensor | None = None
+    for w in reversed(order):  # widest first; narrower windows overwrite where unclipped
+        win = config.windows[w]
+        v = x[:, mid * n_w + w].float()
+        hu = (win.center_hu - win.width_hu / 2.0) + v * win.width_hu
+        out = hu if out is None else torch.where((v > 0.002) & (v < 0.998), hu, out)
+    assert out is not None
+    return out
+
+
+def blood_gate(x: torch.Tensor, config: PreprocessConfig, *, hu_range: tuple[float, float] = BLOOD_GATE_HU) -> torch.Tensor:
+    """(N, H, W) float mask: target-slab pixels within `hu_range` and inside the skull (bone to
+    their left, right, above and below, not bone themselves)."""
+    hu = target_hu(x, config)
+    bone = (hu > GATE_BONE_HU).float()
+    inside = (
+        bone.cummax(dim=2).values
+        * bone.flip(2).cummax(dim=2).values.flip(2)
+        * bone.cummax(dim=1).values
+        * bone.flip(1).cummax(dim=1).values.flip(1)
+        * (1.0 - bone)
+    )
+    return inside * ((hu >= hu_range[0]) & (hu <= hu_range[1])).float()
+
+
+def gated_cams(raw: torch.Tensor, probabilities: torch.Tensor, cam_scale: float, x: torch.Tensor,
+               config: PreprocessConfig) -> np.ndarray:
+    """Scaled CAMs upsampled to the model grid and multiplied by `blood_gate`: float16 (N, L, H, W)."""
+    cams = _scaled(raw, probabilities, cam_scale)
+    up = F.interpolate(cams, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
+    return (up * blood_gate(x, config)[:, None].to(up.device)).to(torch.float16).cpu().numpy()
 
 
 def grad_cam(
@@ -85,13 +146,17 @@ def grad_cam(
     labels: Sequence[str] = ("any",),
     *,
     cam_scale: float,
+    gate_config: PreprocessConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N, 6) float32 and scaled CAMs (N, L, h, w) float16 for a batch `x`."""
+    """Probabilities (N, 6) float32 and scaled CAMs float16 for a batch `x`: (N, L, h, w) on the
+    feature grid, or with `gate_config` the blood-gated maps (N, L, H, W) on the model grid."""
     with torch.inference_mode():
         feats = model.features(x)
     raw, logits = raw_grad_cam(model, feats, labels)
     probs = torch.sigmoid(logits)
     sel = probs[:, label_indices(labels)]
+    if gate_config is not None:
+        return probs.cpu().numpy(), gated_cams(raw, sel, cam_scale, x, gate_config)
     return probs.cpu().numpy(), scale_cams(raw, sel, cam_scale)
 
 

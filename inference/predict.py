@@ -25,7 +25,7 @@ import torch
 
 from inference.acceptance import check_volume
 from inference.device import autocast, prepare_model, resolve_device, set_threads, to_device
-from inference.gradcam import label_indices, raw_grad_cam, scale_cams
+from inference.gradcam import gated_cams, label_indices, raw_grad_cam
 from inference.labels import LABELS
 from inference.preprocess import PreprocessConfig, cam_cell_affine, make_inputs
 from inference.results import Acceptance, ModelInfo, SliceResult, StackAnalysis
@@ -124,7 +124,7 @@ class Engine:
             with autocast(self._device):
                 raw, _ = raw_grad_cam(self.model, feats, cam_labels)
             sel = probs[:, label_indices(cam_labels)].clone()
-            cams = scale_cams(raw, sel, self.metadata.cam_scale)
+            cams = gated_cams(raw, sel, self.metadata.cam_scale, x, self.config)
         return probs.cpu().numpy(), cams
 
     def predict_arrays(

@@ -36,8 +36,9 @@ class SliceResult:
     stack_id: str
     index: int  # canonical slice index (0-based, display order)
     probabilities: dict[str, float]  # keys: LABELS
-    # Grad-CAM of `any` at model resolution, float16 in [0, 1], already scaled by the probability
-    # (a confident negative slice is ~0 everywhere); None when CAMs were not asked for.
+    # Grad-CAM of `any` on the model grid, float16 in [0, 1], already scaled by the probability
+    # (a confident negative slice is ~0 everywhere) and gated to blood-density pixels inside the
+    # skull (inference.gradcam.gated_cams); None when CAMs were not asked for.
     cam: np.ndarray | None = None
     # Extra CAMs per subtype label when asked for.
     subtype_cams: dict[str, np.ndarray] = field(default_factory=dict)

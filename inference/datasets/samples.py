@@ -123,19 +123,9 @@ def hu_from_inputs(x: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     `x` is (C, H, W) in [0, 1] (or uint8). Each pixel takes the narrowest window in which it is
     not clipped (brain, then subdural, then bone), so 50-90 HU is recovered to ~0.3 HU.
     """
+    import torch
+
+    from inference.gradcam import target_hu
+
     xf = from_uint8(x) if np.asarray(x).dtype == np.uint8 else np.asarray(x, dtype=np.float32)
-    n_w = len(config.windows)
-    mid = config.n_slabs // 2
-    order = sorted(range(n_w), key=lambda w: config.windows[w].width_hu)
-    out = None
-    for w in reversed(order):  # widest first, narrower windows overwrite where unclipped
-        win = config.windows[w]
-        v = xf[mid * n_w + w]
-        hu = (win.center_hu - win.width_hu / 2.0) + v * win.width_hu
-        if out is None:
-            out = hu
-        else:
-            ok = (v > 0.002) & (v < 0.998)
-            out = np.where(ok, hu, out)
-    assert out is not None
-    return out.astype(np.float32)
+    return target_hu(torch.from_numpy(np.ascontiguousarray(xf))[None], config)[0].numpy().astype(np.float32)

@@ -111,3 +111,54 @@ def test_localisation_measures_and_hu_baseline() -> None:
     hu[45:50, 45:50] = 70  # 'blood' inside
     base = hu_baseline_heatmap(hu)
     assert base[45:50, 45:50].all() and base.sum() == 25
+
+
+def _head_inputs() -> tuple[np.ndarray, object]:
+    """Model inputs of one axial slice: scalp (50 HU, outside the skull), 6 mm skull, brain (32 HU),
+    a 65 HU bleed, a 400 HU calcification; the engine's own pre-processing."""
+    from inference.preprocess import PreprocessConfig, make_inputs
+
+    config = PreprocessConfig(image_size=64, pixel_mm=4.0)
+    c = (np.arange(256) - 127.5) * 1.0
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    r = np.hypot(yy / 90, xx / 75)
+    hu = np.full((256, 256), -1000.0, np.float32)
+    hu[r < 1.0] = 50  # scalp
+    hu[r < 0.93] = 1200  # skull
+    hu[r < 0.86] = 32  # brain
+    hu[np.hypot(yy + 30, xx - 20) < 12] = 65  # bleed
+    hu[np.hypot(yy - 30, xx + 20) < 6] = 400  # calcification
+    prepared = make_inputs(hu[None].astype(np.int16), [0.0], (1.0, 1.0), config)
+    return prepared, config
+
+
+def test_blood_gate_keeps_blood_density_inside_the_skull_only() -> None:
+    from inference.gradcam import blood_gate
+
+    prepared, config = _head_inputs()
+    gate = blood_gate(torch.from_numpy(prepared.x), config)[0].numpy()
+    a = prepared.to_image[0]  # source [row, col] = a @ [y, x, 1] (axis-aligned)
+
+    def at(row: float, col: float) -> float:
+        y, x = (row - a[0, 2]) / a[0, 0], (col - a[1, 2]) / a[1, 1]
+        return float(gate[int(round(y)), int(round(x))])
+
+    assert at(127.5 - 30, 127.5 + 20) == 1.0  # the bleed
+    assert at(127.5 + 40, 127.5 - 40) == 0.0  # brain at 32 HU
+    assert at(127.5 + 30, 127.5 - 20) == 0.0  # the calcification
+    assert at(127.5, 127.5 + 72) == 0.0  # scalp at 50 HU, outside the skull
+    assert 0 < gate.sum() < 0.05 * gate.size
+
+
+def test_engine_heatmaps_never_leave_the_blood_gate(trained: torch.nn.Module) -> None:
+    """What the viewer draws: on the model grid, zero wherever the gate is zero, never above p."""
+    from inference.gradcam import blood_gate
+
+    prepared, config = _head_inputs()
+    x = torch.from_numpy(prepared.x)
+    probs, cams = grad_cam(trained, x, ("any",), cam_scale=0.5, gate_config=config)
+    gate = blood_gate(x, config)[0].numpy()
+    cam = cams[0, 0].astype(np.float32)
+    assert cam.shape == (64, 64)
+    assert np.all(cam[gate == 0] == 0)
+    assert float(cam.max()) <= probs[0, 0] + 1e-3

@@ -86,7 +86,7 @@ def test_stream_in_slice_order_with_cams(engine: Engine) -> None:
         assert r.series_uid == "1.9" and r.stack_id == "1.9#0"
         assert set(r.probabilities) == set(LABELS)
         assert all(0.0 <= p <= 1.0 for p in r.probabilities.values())
-        assert r.cam is not None and r.cam.dtype == np.float16 and r.cam.shape == (8, 8)
+        assert r.cam is not None and r.cam.dtype == np.float16 and r.cam.shape == (64, 64)  # the model grid
         assert set(r.subtype_cams) == {"subdural"}
         # CAMs are gated by the probability: never above it.
         assert float(r.cam.max()) <= r.probabilities["any"] + 1e-3
@@ -128,7 +128,7 @@ def test_analyze_accepted_and_not_accepted(engine: Engine) -> None:
     analysis = engine.analyze(vol, batch_size=4)
     assert analysis.acceptance.accepted
     assert analysis.probabilities.shape == (6, 6) and analysis.n_slices == 6
-    assert analysis.cams is not None and analysis.cams.shape == (6, 8, 8)
+    assert analysis.cams is not None and analysis.cams.shape == (6, 64, 64)
     assert analysis.model == engine.info and analysis.device == "cpu" and analysis.seconds > 0
     streamed = np.array([[r.probabilities[lab] for lab in LABELS] for r in engine.iter_predict(vol)])
     np.testing.assert_allclose(analysis.probabilities, streamed, atol=1e-6)
