@@ -563,7 +563,8 @@ def _key_image_row(stack: StackFindings, number: int, key: KeySlice, st: dict[st
         Paragraph(_subtypes_at(stack, key.index), st["small"]),
         Spacer(1, 3),
         Paragraph(f"Window W{BRAIN.width_hu:.0f} / L{BRAIN.center_hu:.0f} (brain)", st["small"]),
-        Paragraph("Heat map: Grad-CAM of P(any), scaled by the probability; inferno colour map, transparent below 0.1"
+        Paragraph("Heat map: Grad-CAM of P(any) on the 40\u2013100 HU pixels inside the skull, scaled by the "
+                  "probability; inferno colour map, transparent below 0.1"
                   + ("." if key.cam_to_image is not None or key.cam is None else "; position approximate (stretched over the image)."),
                   st["muted"]),
         Spacer(1, 3),
@@ -653,8 +654,9 @@ def _story(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> list[Flowa
             Paragraph(markup(f"{name} \u2014 key images"), st["h2"]),
             Paragraph(
                 "Left: brain window (W80 / L40). Right: the same image with the model's heat map blended over it "
-                "(the image underneath stays visible). The heat map shows where the model looked; it is not a "
-                "segmentation of the bleed.",
+                "(the image underneath stays visible). The heat map colours the blood-density pixels (40\u2013100 HU) "
+                "where the model looked; it is not a segmentation of the bleed, and a bleed outside that range "
+                "(older, isodense) is not coloured.",
                 st["muted"],
             ),
             Spacer(1, 2 * mm),

@@ -466,7 +466,7 @@ class AiAssist(QtCore.QObject):
         self.heatmap_action.setCheckable(True)
         self.heatmap_action.setChecked(settings.heatmap_visible)
         self.heatmap_action.setShortcut(QtGui.QKeySequence("H"))
-        self.heatmap_action.setToolTip("Show where the model looked (H)")
+        self.heatmap_action.setToolTip("Show where the model looked, on blood-density pixels (40-100 HU) inside the skull (H)")
         self.heatmap_action.toggled.connect(self.set_heatmap_visible)
         self.next_action = QtGui.QAction("&Next slice at or above threshold", w)
         self.next_action.setShortcut(QtGui.QKeySequence("N"))
