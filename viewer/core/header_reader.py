@@ -83,17 +83,6 @@ class RawHeader:
     is_implicit_vr: bool  # the data set's encoding (always little endian)
     transfer_syntax_uid: str
     pixel_offset: int  # byte offset of the pixel data element's tag in the file
-    pixel_tag: int
-    pixel_length: int  # declared value length (0xFFFFFFFF: encapsulated)
-    file_size: int
-
-    def raw_element(self, tag: int) -> RawDataElement | None:
-        """The element `tag` (data set or file meta) as pydicom's reader makes it, or None."""
-        meta = tag >> 16 == 2
-        entry = (self.file_meta if meta else self.elements).get(tag)
-        if entry is None:
-            return None
-        return _raw_element(tag, entry, False if meta else self.is_implicit_vr)
 
     def dataset(self) -> Dataset:
         """A pydicom Dataset (with `file_meta` and original encoding) holding these elements."""
@@ -323,7 +312,7 @@ def _read(walker: _Walker, keep: frozenset[int], give_up_on: frozenset[int]) -> 
         tag = group << 16 | elem
         if tag in stop:
             if tag in PIXEL_TAGS:
-                return _pixel_header(walker, file_meta, elements, implicit, ts, tag, vr, length, pos, pos + header)
+                return _pixel_header(walker, file_meta, elements, implicit, ts, vr, length, pos, pos + header)
             raise _Unsupported("a tag the caller gives up on")
         if group == 0xFFFE:
             raise _Unsupported("delimiter at the top level")
@@ -349,7 +338,6 @@ def _pixel_header(
     elements: dict[int, RawValue],
     implicit: bool,
     ts: str,
-    tag: int,
     vr: str | None,
     length: int,
     pos: int,
@@ -374,7 +362,4 @@ def _pixel_header(
         is_implicit_vr=implicit,
         transfer_syntax_uid=ts,
         pixel_offset=pos,
-        pixel_tag=tag,
-        pixel_length=length,
-        file_size=size,
     )
