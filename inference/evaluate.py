@@ -138,7 +138,7 @@ def _blood_gates(x_uint8: np.ndarray, keys: list[int], config: Any) -> list[np.n
     from inference.datasets.samples import from_uint8
     from inference.gradcam import blood_gate
 
-    return [blood_gate(torch.from_numpy(from_uint8(x_uint8[[k]])), config)[0].numpy() for k in keys]
+    return list(blood_gate(torch.from_numpy(from_uint8(x_uint8[keys])), config).numpy())
 
 
 def compute_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:

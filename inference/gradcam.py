@@ -118,18 +118,13 @@ def target_hu(x: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
 
 
 def blood_gate(x: torch.Tensor, config: PreprocessConfig, *, hu_range: tuple[float, float] = BLOOD_GATE_HU) -> torch.Tensor:
-    """(N, H, W) float mask: target-slab pixels within `hu_range` and inside the skull (bone to
-    their left, right, above and below, not bone themselves)."""
-    hu = target_hu(x, config)
-    bone = (hu > GATE_BONE_HU).float()
-    inside = (
-        bone.cummax(dim=2).values
-        * bone.flip(2).cummax(dim=2).values.flip(2)
-        * bone.cummax(dim=1).values
-        * bone.flip(1).cummax(dim=1).values.flip(1)
-        * (1.0 - bone)
-    )
-    return inside * ((hu >= hu_range[0]) & (hu <= hu_range[1])).float()
+    """(N, H, W) float mask on the CPU: target-slab pixels within `hu_range` inside the skull, with
+    the same "inside the skull" as the localisation baseline (`inference.metrics.intracranial_mask`)."""
+    from inference.metrics import intracranial_mask
+
+    hus = target_hu(x, config).cpu().numpy()
+    gates = [(h >= hu_range[0]) & (h <= hu_range[1]) & intracranial_mask(h, bone_hu=GATE_BONE_HU) for h in hus]
+    return torch.from_numpy(np.stack(gates).astype(np.float32))
 
 
 def gated_cams(raw: torch.Tensor, probabilities: torch.Tensor, cam_scale: float, x: torch.Tensor,
@@ -137,7 +132,7 @@ def gated_cams(raw: torch.Tensor, probabilities: torch.Tensor, cam_scale: float,
     """Scaled CAMs upsampled to the model grid and multiplied by `blood_gate`: float16 (N, L, H, W)."""
     cams = _scaled(raw, probabilities, cam_scale)
     up = F.interpolate(cams, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
-    return (up * blood_gate(x, config)[:, None].to(up.device)).to(torch.float16).cpu().numpy()
+    return (up.cpu() * blood_gate(x, config)[:, None]).to(torch.float16).numpy()
 
 
 def grad_cam(
