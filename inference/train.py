@@ -585,9 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     import torch
 
-    from inference.model import build_model, count_parameters
-
     from inference.device import autocast, resolve_device
+    from inference.model import build_model, count_parameters
 
     t_start = time.monotonic()
     deadline = t_start + args.max_minutes * 60.0
@@ -657,8 +656,7 @@ def main(argv: list[str] | None = None) -> int:
         if state is not None:
             elapsed = float(state.get("elapsed_s", 0.0))
         if cfg.init_from:
-            model.load_state_dict(_initial_weights(Path(cfg.init_from)))
-            model.to(device)
+            model.load_state_dict(_initial_weights(Path(cfg.init_from)))  # copied into the on-device parameters
             print(f"warm start from {cfg.init_from}", file=sys.stderr)
     print(f"model: {count_parameters(model):,} parameters, input {pre.n_channels}x{pre.image_size}x{pre.image_size} at {pre.pixel_mm} mm, device {device}", file=sys.stderr)
 
