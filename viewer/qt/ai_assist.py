@@ -40,7 +40,6 @@ from viewer.app_logging import get_logger
 from viewer.core.findings import (
     HONEST_USE,
     LABEL_NAMES,
-    VERDICT_NEGATIVE,
     VERDICT_POSITIVE,
     NotAnalysed,
     StackFindings,
