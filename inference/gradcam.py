@@ -51,9 +51,6 @@ __all__ = [
     "scale_cams",
     "grad_cam",
     "calibrate_cam_scale",
-    "mass_inside",
-    "pointing_hit",
-    "hu_baseline_heatmap",
     "target_hu",
     "blood_gate",
     "gated_cams",
@@ -119,8 +116,8 @@ def target_hu(x: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
 
 def blood_gate(x: torch.Tensor, config: PreprocessConfig, *, hu_range: tuple[float, float] = BLOOD_GATE_HU) -> torch.Tensor:
     """(N, H, W) float mask on the CPU: target-slab pixels within `hu_range` inside the skull, with
-    the same "inside the skull" as the localisation baseline (`inference.metrics.intracranial_mask`)."""
-    from inference.metrics import intracranial_mask
+    the same "inside the skull" as the localisation baseline (`inference.skull.intracranial_mask`)."""
+    from inference.skull import intracranial_mask
 
     hus = target_hu(x, config).cpu().numpy()
     gates = [(h >= hu_range[0]) & (h <= hu_range[1]) & intracranial_mask(h, bone_hu=GATE_BONE_HU) for h in hus]
@@ -177,62 +174,3 @@ def calibrate_cam_scale(
         peaks.append(raw.amax(dim=(1, 2, 3)))
     value = float(torch.cat(peaks).median())
     return value if value > 1e-6 else 1.0
-
-
-# --- Localisation measures (issue: CAM vs a plain HU baseline), pure numpy on the image grid ---
-
-
-def _dilate(mask: np.ndarray, pixel_spacing_mm: tuple[float, float], radius_mm: float) -> np.ndarray:
-    """Binary dilation of a 2D mask by a disc of `radius_mm` (separable-free, exact disc)."""
-    mask = np.asarray(mask, dtype=bool)
-    if radius_mm <= 0 or not mask.any():
-        return mask.copy()
-    rr = int(np.ceil(radius_mm / pixel_spacing_mm[0]))
-    rc = int(np.ceil(radius_mm / pixel_spacing_mm[1]))
-    out = mask.copy()
-    padded = np.pad(mask, ((rr, rr), (rc, rc)))
-    rows, cols = mask.shape
-    for dr in range(-rr, rr + 1):
-        for dc in range(-rc, rc + 1):
-            if (dr * pixel_spacing_mm[0]) ** 2 + (dc * pixel_spacing_mm[1]) ** 2 <= radius_mm**2:
-                out |= padded[rr + dr : rr + dr + rows, rc + dc : rc + dc + cols]
-    return out
-
-
-def mass_inside(
-    heatmap: np.ndarray, mask: np.ndarray, pixel_spacing_mm: tuple[float, float], *, dilate_mm: float = 2.0
-) -> float:
-    """Fraction of the positive heatmap mass inside `mask` dilated by `dilate_mm` (NaN if no mass)."""
-    heat = np.clip(np.asarray(heatmap, dtype=np.float64), 0, None)
-    total = float(heat.sum())
-    if total <= 0:
-        return float("nan")
-    return float(heat[_dilate(mask, pixel_spacing_mm, dilate_mm)].sum() / total)
-
-
-def pointing_hit(
-    heatmap: np.ndarray, mask: np.ndarray, pixel_spacing_mm: tuple[float, float], *, dilate_mm: float = 2.0
-) -> bool:
-    """Pointing game: does the heatmap's maximum fall inside `mask` dilated by `dilate_mm`?"""
-    heat = np.asarray(heatmap, dtype=np.float64)
-    if not np.isfinite(heat).any() or heat.max() <= 0:
-        return False
-    r, c = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    return bool(_dilate(mask, pixel_spacing_mm, dilate_mm)[r, c])
-
-
-def hu_baseline_heatmap(hu: np.ndarray, *, low_hu: float = 50.0, high_hu: float = 90.0, bone_hu: float = 300.0) -> np.ndarray:
-    """The baseline a CAM must beat: 1 on pixels between `low_hu` and `high_hu` inside the skull, else 0.
-
-    "Inside the skull": not bone, with bone somewhere to the left, right, above and below.
-    """
-    h = np.asarray(hu)
-    bone = h > bone_hu
-    inside = (
-        np.maximum.accumulate(bone, axis=1)
-        & np.maximum.accumulate(bone[:, ::-1], axis=1)[:, ::-1]
-        & np.maximum.accumulate(bone, axis=0)
-        & np.maximum.accumulate(bone[::-1], axis=0)[::-1]
-        & ~bone
-    )
-    return ((h >= low_hu) & (h <= high_hu) & inside).astype(np.float32)

@@ -10,8 +10,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("viewer.cli.info:main", "list patients, studies, series and stacks in PATH"),
     "demo": ("viewer.cli.demo:main", "write a synthetic demo study with a bleed"),
     "analyze": ("viewer.cli.analyze:main", "run the AI headless and write a findings PDF / JSON"),
-    "train": ("inference.train:main", "train the hemorrhage model (synthetic or RSNA 2019 layout)"),
-    "evaluate": ("inference.evaluate:main", "evaluate a model on the fixed held-out set"),
+    "train": ("inference.training.train:main", "train the hemorrhage model (synthetic or RSNA 2019 layout)"),
+    "evaluate": ("inference.training.evaluate:main", "evaluate a model on the fixed held-out set"),
     "view": ("viewer.qt.app:main", "open the viewer (the default when no sub-command is given)"),
 }
 

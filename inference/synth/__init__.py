@@ -7,6 +7,5 @@ Modules (import them directly; this package imports nothing eagerly):
 - lesions: `LesionSpec`, the five ICH subtype models, `random_lesion(s)`, labels from masks.
 - scanner: slab averaging, kernel blur / noise texture, streaks.
 - study: `make_study`, `write_study` (DICOM in `dicom/`, ground truth in `ground_truth/`).
-- insertion: `load_background`, `insert_lesions` (bleeds in real normal head CT).
 - training_slices: `render_training_slice` / `render_training_stack` (fast randomised 2-D path).
 """

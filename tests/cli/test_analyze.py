@@ -12,8 +12,8 @@ import pytest
 from analyze_inputs import write_ct_study, write_mr_series, write_test_weights
 
 from viewer.cli import analyze
-from viewer.core import report_pdf
-from viewer.core.report_json import load_schema
+from viewer.report import pdf as report_pdf
+from viewer.report.json_report import load_schema
 from tests.model_shortfall import KNOWN_SHORTFALL, expect_model
 
 POSITIVE_NAME = "山田^太郎"

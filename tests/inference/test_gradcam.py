@@ -87,21 +87,23 @@ def test_refuses_inference_mode_and_unknown_label(trained: torch.nn.Module) -> N
 
 
 def test_localisation_measures_and_hu_baseline() -> None:
-    from inference.gradcam import hu_baseline_heatmap, mass_inside, pointing_hit
+    """The localisation measures the card quotes live in one place (inference.training.metrics)."""
+    from inference.training.metrics import baseline_blood_heatmap, cam_mass_inside, dilate_mask_mm, pointing_game_hit
 
     spacing = (0.5, 0.5)
     mask = np.zeros((100, 100), bool)
     mask[40:50, 40:50] = True
+    region = dilate_mask_mm(mask, spacing, radius_mm=2.0)
     heat = np.zeros((100, 100), np.float32)
     heat[45, 45] = 1.0  # inside
     heat[51, 45] = 1.0  # 1 mm outside: inside the 2 mm dilation
     heat[80, 80] = 2.0  # far away, and the maximum
-    assert mass_inside(heat, mask, spacing) == pytest.approx(0.5)
-    assert mass_inside(heat, mask, spacing, dilate_mm=0.0) == pytest.approx(0.25)
-    assert not pointing_hit(heat, mask, spacing)
+    assert cam_mass_inside(heat, region) == pytest.approx(0.5)
+    assert cam_mass_inside(heat, dilate_mask_mm(mask, spacing, radius_mm=0.0)) == pytest.approx(0.25)
+    assert not pointing_game_hit(heat, region)
     heat[80, 80] = 0.0
-    assert pointing_hit(heat, mask, spacing)
-    assert np.isnan(mass_inside(np.zeros_like(heat), mask, spacing))
+    assert pointing_game_hit(heat, region)
+    assert np.isnan(cam_mass_inside(np.zeros_like(heat), region))
     # Baseline: 50-90 HU inside a skull ring only (blood-like scalp outside the ring does not count).
     yy, xx = np.mgrid[0:100, 0:100]
     r = np.hypot(yy - 50, xx - 50)
@@ -109,7 +111,7 @@ def test_localisation_measures_and_hu_baseline() -> None:
     hu[(r >= 36) & (r < 40)] = 1000
     hu[(r >= 40) & (r < 44)] = 70  # outside the skull
     hu[45:50, 45:50] = 70  # 'blood' inside
-    base = hu_baseline_heatmap(hu)
+    base = baseline_blood_heatmap(hu)
     assert base[45:50, 45:50].all() and base.sum() == 25
 
 

@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from window_driver import open_and_wait, viewport_image
 
 from inference.labels import LABELS
-from viewer.core.findings import HONEST_USE, VERDICT_NEGATIVE, VERDICT_POSITIVE
+from viewer.report.findings import HONEST_USE, VERDICT_NEGATIVE, VERDICT_POSITIVE
 from viewer.qt.ai_assist import EXPORT_FILTERS, AiAssist, default_threads
 from tests.model_shortfall import KNOWN_SHORTFALL, expect_model
 
@@ -439,9 +439,9 @@ def test_label_opacity_threshold_controls(qtbot, assisted, bleed_study) -> None:
 
 def test_heatmap_placement_follows_the_model_grid(qtbot, assisted, bleed_study) -> None:  # noqa: ANN001
     """Each CAM shown carries the affine of the engine's head-centred grid (CAM cell -> image pixel),
-    the same one the report uses (inference.preprocess + viewer.core.report_images)."""
+    the same one the report uses (inference.preprocess + viewer.report.images)."""
     from inference.preprocess import make_inputs
-    from viewer.core.report_images import cam_cell_affine
+    from viewer.report.images import cam_cell_affine
 
     window, ai = assisted
     volume = open_and_analyse(qtbot, window, ai, bleed_study[0])

@@ -8,7 +8,7 @@ from volume_factory import make_volume
 
 from inference.labels import LABELS
 from inference.results import Acceptance, ModelInfo, StackAnalysis
-from viewer.core.findings import HONEST_USE, VERDICT_NEGATIVE, VERDICT_POSITIVE, NotAnalysed, summarize_stack
+from viewer.report.findings import HONEST_USE, VERDICT_NEGATIVE, VERDICT_POSITIVE, NotAnalysed, summarize_stack
 from viewer.core.warnings import GANTRY_TILT, StackWarning
 from viewer.qt.findings_panel import FindingsPanel
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from viewer.core.errors import IchviewError
-from viewer.core.findings import (
+from viewer.report.findings import (
     NotAnalysed,
     StackFindings,
     StudyFindings,
@@ -330,11 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         study = analyze_tree(tree, engine, cams=not args.no_cams, progress_stream=None if args.quiet else sys.stderr)
         outputs: list[tuple[Path, bytes]] = []
         if args.json is not None:
-            from viewer.core.report_json import findings_json_bytes
+            from viewer.report.json_report import findings_json_bytes
 
             outputs.append((args.json, findings_json_bytes(study)))
         if args.pdf is not None:
-            from viewer.core.report_pdf import build_findings_pdf
+            from viewer.report.pdf import build_findings_pdf
 
             buf = io.BytesIO()
             build_findings_pdf(study, buf)

@@ -26,7 +26,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +49,11 @@ from viewer.core.pixels import (
     stored_frames,
     stored_to_hu,
 )
+from viewer.core.load_events import FirstSlice, LoadEvent, LoadProgress
 from viewer.core.series import Stack
 from viewer.core.volume import HU_DTYPE, Volume
 from viewer.core.volume_metadata import study_metadata
 
-if TYPE_CHECKING:
-    from viewer.core.loading import LoadEvent
 
 # Rough single-core decode cost of one 512x512 slice (ms), to decide whether processes pay off.
 _COST_MS_NATIVE = 0.6  # read straight from the file's end (pixels.read_native_tail)
@@ -364,7 +362,6 @@ def iter_load(
     parallel: str = "auto",
 ) -> Iterator[LoadEvent]:
     """The implementation of loading.iter_load_stack (see there)."""
-    from viewer.core.loading import FirstSlice, LoadProgress
 
     _check_stack(stack)
     n = stack.n_slices

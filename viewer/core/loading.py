@@ -6,36 +6,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from viewer.core.load_events import FirstSlice, LoadEvent, LoadProgress
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
-
-
-@dataclass(frozen=True)
-class FirstSlice:
-    """The first decoded slice, available right after the header scan plus its own decode."""
-
-    series_uid: str
-    stack_id: str
-    index: int  # canonical slice index of this slice
-    n_slices: int
-    hu: np.ndarray  # (rows, cols) HU in the canonical orientation
-    pixel_spacing_mm: tuple[float, float]  # (between rows, between columns), canonical
-
-
-@dataclass(frozen=True)
-class LoadProgress:
-    series_uid: str
-    stack_id: str
-    done: int
-    total: int
-
-
-LoadEvent = FirstSlice | LoadProgress | Volume
 
 
 def open_paths(paths: Sequence[Path | str], *, workers: int | None = None) -> StudyTree:

@@ -37,7 +37,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from inference.labels import LABELS
 from inference.results import Acceptance, ModelInfo, SliceResult, StackAnalysis
 from viewer.app_logging import get_logger
-from viewer.core.findings import (
+from viewer.report.findings import (
     HONEST_USE,
     LABEL_NAMES,
     VERDICT_POSITIVE,
@@ -163,7 +163,7 @@ def _with_cam_affine(engine: Any, volume: Volume, result: SliceResult) -> SliceR
     if result.cam is None or result.to_image is not None:
         return result
     from inference.preprocess import make_inputs
-    from viewer.core.report_images import cam_cell_affine
+    from viewer.report.images import cam_cell_affine
 
     config = engine.config
     prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config, indices=[result.index])
@@ -974,8 +974,8 @@ def _export(study: StudyFindings, targets: Sequence[Path]) -> Iterator[list[str]
     """Worker side: render every file in memory, then write each atomically; on a failure remove
     the files this export already wrote, so nothing partial is left behind."""
     from viewer.core.atomic import write_files_atomic
-    from viewer.core.report_json import findings_json_bytes
-    from viewer.core.report_pdf import build_findings_pdf
+    from viewer.report.json_report import findings_json_bytes
+    from viewer.report.pdf import build_findings_pdf
 
     rendered: list[tuple[Path, bytes]] = []
     for target in targets:

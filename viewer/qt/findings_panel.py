@@ -1,6 +1,6 @@
 """The findings panel: the AI's verdict per analysed stack and for the study, in words.
 
-Renders viewer.core.findings (StudyFindings / StackFindings) as read-only rich text. The verdict is
+Renders viewer.report.findings (StudyFindings / StackFindings) as read-only rich text. The verdict is
 always spelled out and marked with a symbol, never shown by colour alone, and the honest-use
 statement is always shown.
 """
@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 from PySide6 import QtCore, QtWidgets
 
-from viewer.core.findings import (
+from viewer.report.findings import (
     HONEST_USE,
     VERDICT_NEGATIVE,
     VERDICT_NOT_ANALYSED,
@@ -194,7 +194,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.status_label.setText(text)
 
     def set_findings(self, study: StudyFindings) -> None:
-        """Show a study's findings (from viewer.core.findings.summarize_study)."""
+        """Show a study's findings (from viewer.report.findings.summarize_study)."""
         self._findings = study
         self.status_label.setText(verdict_words(study.ich_suspected))
         scroll = self.browser.verticalScrollBar().value()

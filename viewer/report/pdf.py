@@ -47,7 +47,7 @@ from reportlab.platypus import (
 
 from inference.labels import LABELS
 from viewer.core.atomic import write_atomic
-from viewer.core.findings import (
+from viewer.report.findings import (
     LABEL_NAMES,
     KeySlice,
     LabelFinding,
@@ -56,8 +56,8 @@ from viewer.core.findings import (
     VERDICT_NEGATIVE,
     VERDICT_POSITIVE,
 )
-from viewer.core.report_fonts import MONO, markup, person_name, register_fonts
-from viewer.core.report_images import BRAIN, INFERNO, brain_window_image, heatmap_overlay_image
+from viewer.report.fonts import MONO, markup, person_name, register_fonts
+from viewer.report.images import BRAIN, INFERNO, brain_window_image, heatmap_overlay_image
 from viewer.core.volume import StudyMetadata
 
 PAGE_WIDTH, PAGE_HEIGHT = A4

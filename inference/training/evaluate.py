@@ -8,7 +8,7 @@ held-out set (the highest with sensitivity >= 0.95 on `any`), stores it and the 
 weights metadata (the weights file is rewritten, its SHA-256 changes) and writes the measured
 section of resources/model/MODEL_CARD.md.
 
-The held-out set is defined in inference/datasets/heldout.py; its inputs are rendered once into
+The held-out set is defined in inference/training/datasets/heldout.py; its inputs are rendered once into
 `<work>/cache/heldout` by the engine's `make_inputs`.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ GE_NAME = "ge_head_ct_tilted"
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    from inference.train import DEFAULT_OUT_DIR, DEFAULT_WORK_DIR, WEIGHTS_NAME
+    from inference.training.train import DEFAULT_OUT_DIR, DEFAULT_WORK_DIR, WEIGHTS_NAME
 
     p = argparse.ArgumentParser(prog="ichview evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", type=Path, default=DEFAULT_OUT_DIR / WEIGHTS_NAME, help="model file (default: resources/model)")
@@ -50,8 +50,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def _render_heldout_shard(args: tuple[str, dict[str, Any], int]) -> int:
     import torch
 
-    from inference.datasets.cache import ShardCache
-    from inference.datasets.heldout import heldout_key, render_heldout_shard
+    from inference.training.datasets.cache import ShardCache
+    from inference.training.datasets.heldout import heldout_key, render_heldout_shard
     from inference.preprocess import PreprocessConfig
 
     folder, pre, index = args
@@ -65,9 +65,9 @@ def _render_heldout_shard(args: tuple[str, dict[str, Any], int]) -> int:
 
 def heldout_samples(work: Path, config: Any, *, workers: int = 1, limit: int = 0) -> Any:
     """The held-out set for `config` (or its first `limit` shards), rendered into the cache on first use."""
-    from inference.datasets.cache import ShardCache
-    from inference.datasets.heldout import N_SHARDS, heldout_key
-    from inference.train import Progress
+    from inference.training.datasets.cache import ShardCache
+    from inference.training.datasets.heldout import N_SHARDS, heldout_key
+    from inference.training.train import Progress
 
     key = heldout_key(config)
     folder = work / "cache" / f"heldout-{config.image_size}px-{config.pixel_mm:g}mm"
@@ -95,7 +95,7 @@ def heldout_samples(work: Path, config: Any, *, workers: int = 1, limit: int = 0
 
 
 def _shard_parts() -> dict[str, Any]:
-    from inference.datasets.heldout import N_PHANTOM_STUDIES, heldout_studies
+    from inference.training.datasets.heldout import N_PHANTOM_STUDIES, heldout_studies
 
     return {"studies": heldout_studies(), "n_phantom": N_PHANTOM_STUDIES}
 
@@ -104,7 +104,7 @@ def predict_with_cams(model: Any, x_uint8: np.ndarray, cam_idx: np.ndarray, cam_
     """Probabilities (n, 6) for all rows and `any` CAMs (h, w) for the rows in `cam_idx`."""
     import torch
 
-    from inference.datasets.samples import from_uint8
+    from inference.training.datasets.samples import from_uint8
     from inference.gradcam import grad_cam
 
     model.eval()
@@ -135,7 +135,7 @@ def _blood_gates(x_uint8: np.ndarray, keys: list[int], config: Any) -> list[np.n
     """The engine's blood gate (inference.gradcam.blood_gate) of the given cached inputs."""
     import torch
 
-    from inference.datasets.samples import from_uint8
+    from inference.training.datasets.samples import from_uint8
     from inference.gradcam import blood_gate
 
     return list(blood_gate(torch.from_numpy(from_uint8(x_uint8[keys])), config).numpy())
@@ -143,7 +143,7 @@ def _blood_gates(x_uint8: np.ndarray, keys: list[int], config: Any) -> list[np.n
 
 def compute_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
     """Per-label AUC, RSNA weighted log loss, sens/spec at `threshold` on `any`, ECE."""
-    from inference.metrics import (
+    from inference.training.metrics import (
         expected_calibration_error,
         per_label_log_loss,
         roc_auc,
@@ -170,7 +170,7 @@ def ge_check(weights: Path, real_dir: Path | None, threads: int) -> dict[str, An
     from inference.predict import Engine
     from viewer.core.loading import load_stack, open_paths
 
-    folder = (real_dir or (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real")).resolve() / GE_NAME
+    folder = (real_dir or (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real")).resolve() / GE_NAME
     tree = open_paths([folder])
     stack = max(tree.stacks(), key=lambda s: s.n_slices)
     volume = load_stack(stack)
@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     import torch
 
-    from inference.datasets.samples import hu_from_inputs
-    from inference.metrics import cam_localisation, threshold_for_sensitivity
+    from inference.training.datasets.samples import hu_from_inputs
+    from inference.training.metrics import cam_localisation, threshold_for_sensitivity
     from inference.weights import load_weights, save_weights
 
     torch.set_num_threads(max(1, args.threads))

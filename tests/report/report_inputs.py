@@ -1,6 +1,6 @@
 """Legitimate report inputs built in tests: a small head-like Volume and its StackAnalysis.
 
-Shared by tests/core/test_findings.py, test_report_pdf.py and test_report_json.py (not a mock: the
+Shared by tests/report/test_findings.py, test_pdf.py and test_json_report.py (not a mock: the
 findings and report writers take exactly these dataclasses from the study core and the engine).
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 from inference.labels import LABELS
 from inference.results import ModelInfo
 from viewer.core.atomic import write_atomic
-from viewer.core.findings import KeySlice, LabelFinding, NotAnalysed, SliceRange, StackFindings, StudyFindings
+from viewer.report.findings import KeySlice, LabelFinding, NotAnalysed, SliceRange, StackFindings, StudyFindings
 from viewer.core.volume import StudyMetadata
 
 SCHEMA_VERSION = "1.0.0"

@@ -9,10 +9,10 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from report_inputs import analysis_for, head_volume, tilted_warning
 
-from viewer.core import report_fonts, report_pdf
+from viewer.report import fonts as report_fonts, pdf as report_pdf
 from viewer.core.atomic import ExportError
-from viewer.core.findings import HONEST_USE, NotAnalysed, summarize_stack, summarize_study
-from viewer.core.report_pdf import write_findings_pdf
+from viewer.report.findings import HONEST_USE, NotAnalysed, summarize_stack, summarize_study
+from viewer.report.pdf import write_findings_pdf
 
 
 def _pages(path: Path) -> list[tuple[str, int]]:

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from inference.datasets.insertion import TRAIN_SIZE_RANGE, Knobs, make_episode
-from inference.datasets.samples import Samples, samples_from_volume
+from inference.training.datasets.insertion import TRAIN_SIZE_RANGE, Knobs, make_episode
+from inference.training.datasets.samples import Samples, samples_from_volume
 from inference.labels import SUBTYPES
 from inference.preprocess import PreprocessConfig
 
@@ -91,7 +91,7 @@ def real_samples(
     background: str, pool: np.ndarray | None, config: PreprocessConfig, rng: np.random.Generator, knobs: Knobs, *, group: int
 ) -> Samples:
     """One insertion episode on `background` (training targets unless `pool` is given)."""
-    from inference.datasets.backgrounds import load_background
+    from inference.training.datasets.backgrounds import load_background
 
     bg = load_background(background)
     targets = bg.training_targets() if pool is None else pool
@@ -139,7 +139,7 @@ NEGATIVE_EPISODES_PER_SHARD = 40
 def render_negative_shard(index: int, config: PreprocessConfig) -> Samples:
     """Real negatives only: episodes without a bleed (hard negatives and scanner knobs as usual)
     on the skull-base slices (half) and the brain training slices (half) of both backgrounds."""
-    from inference.datasets.backgrounds import load_background
+    from inference.training.datasets.backgrounds import load_background
 
     rng = np.random.default_rng([NEGATIVE_SEED_BASE, index, 17])
     knobs = Knobs(p_bleed=0.0)

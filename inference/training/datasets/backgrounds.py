@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-REAL_DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real"
+REAL_DATA_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "real"
 NEVER_TRAIN_ON = ("ge_head_ct_tilted",)
 # Context a 5 mm target slab and its neighbour slabs 5 mm away reach: 5 + 2.5 mm, plus a margin
 # of half a slice of the coarsest resampled thickness used in training.

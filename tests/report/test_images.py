@@ -7,7 +7,7 @@ import numpy as np
 from report_inputs import head_volume
 
 from inference.preprocess import PreprocessConfig, make_inputs
-from viewer.core.report_images import INFERNO, brain_window_image, cam_cell_affine, heatmap_overlay_image
+from viewer.report.images import INFERNO, brain_window_image, cam_cell_affine, heatmap_overlay_image
 
 
 def _coloured(img: np.ndarray) -> np.ndarray:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.evaluate import CARD_BEGIN, CARD_END, compute_metrics
-from inference.train import WEIGHTS_NAME
-from inference.train import main as train
+from inference.training.evaluate import CARD_BEGIN, CARD_END, compute_metrics
+from inference.training.train import WEIGHTS_NAME
+from inference.training.train import main as train
 from inference.weights import load_weights, read_metadata
 from viewer.__main__ import main as ichview
 
@@ -64,9 +64,9 @@ def test_metrics_of_a_perfect_and_a_useless_model() -> None:
 
 
 def test_heldout_background_slices_are_never_training_context(real_data: Path) -> None:
-    from inference.datasets.backgrounds import CONTEXT_GUARD_MM, load_background
-    from inference.datasets.heldout import heldout_studies
-    from inference.datasets.synthetic import CALIB_SEED_BASE, PHANTOM_TRAIN_THICKNESSES_MM
+    from inference.training.datasets.backgrounds import CONTEXT_GUARD_MM, load_background
+    from inference.training.datasets.heldout import heldout_studies
+    from inference.training.datasets.synthetic import CALIB_SEED_BASE, PHANTOM_TRAIN_THICKNESSES_MM
 
     for name in ("invesalius_head_ct_0051", "cerr_head_neck_ct"):
         bg = load_background(name, str(real_data))

@@ -9,7 +9,7 @@
 - `expected_calibration_error`: equal-width bins, weighted by bin size.
 - CAM localisation on slices with a ground-truth mask: `cam_mass_inside`, `pointing_game_hit`,
   `dilate_mask_mm`, and the baseline heatmap `baseline_blood_heatmap` ("pixels between 50 and
-  90 HU inside the skull").
+  90 HU inside the skull", with `inference.skull.intracranial_mask`, the engine's own definition).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.labels import LABELS, LOSS_WEIGHTS
+from inference.skull import intracranial_mask
 
 EPS = 1e-7
 
@@ -158,23 +159,6 @@ def box_average(image: np.ndarray, radius_px: tuple[int, int]) -> np.ndarray:
     ky, kx = 2 * ry + 1, 2 * rx + 1
     s = c[ky:ky + h, kx:kx + w] - c[:h, kx:kx + w] - c[ky:ky + h, :w] + c[:h, :w]
     return s / (ky * kx)
-
-
-def intracranial_mask(hu: np.ndarray, *, bone_hu: float = 300.0) -> np.ndarray:
-    """Pixels inside the skull of one slice: between bone pixels along both the row and the column,
-    and not bone themselves (a fast convex-ish stand-in for hole filling)."""
-    bone = np.asarray(hu) >= bone_hu
-    h, w = bone.shape
-    idx_c = np.arange(w)[None, :]
-    idx_r = np.arange(h)[:, None]
-    any_r = bone.any(axis=1, keepdims=True)
-    first_c = np.where(any_r, np.argmax(bone, axis=1)[:, None], w)
-    last_c = np.where(any_r, w - 1 - np.argmax(bone[:, ::-1], axis=1)[:, None], -1)
-    any_c = bone.any(axis=0, keepdims=True)
-    first_r = np.where(any_c, np.argmax(bone, axis=0)[None, :], h)
-    last_r = np.where(any_c, h - 1 - np.argmax(bone[::-1, :], axis=0)[None, :], -1)
-    inside = (idx_c > first_c) & (idx_c < last_c) & (idx_r > first_r) & (idx_r < last_r)
-    return inside & ~bone
 
 
 def baseline_blood_heatmap(hu: np.ndarray, *, low_hu: float = 50.0, high_hu: float = 90.0) -> np.ndarray:

@@ -10,8 +10,8 @@ from report_inputs import MODEL, analysis_for, head_volume
 
 from inference.labels import LABELS
 from viewer.core.atomic import ExportError
-from viewer.core.findings import NotAnalysed, summarize_stack, summarize_study
-from viewer.core.report_json import SCHEMA_VERSION, findings_to_json, load_schema, write_findings_json
+from viewer.report.findings import NotAnalysed, summarize_stack, summarize_study
+from viewer.report.json_report import SCHEMA_VERSION, findings_to_json, load_schema, write_findings_json
 
 
 def _validate(doc: dict) -> None:

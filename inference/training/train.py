@@ -3,7 +3,7 @@
 Seedable, resumable and CPU-friendly:
 
 - inputs are pre-rendered once into a cache of shards (`<work>/cache/...`) by the engine's own
-  `make_inputs` (inference/datasets/samples.py), so every epoch costs only the network;
+  `make_inputs` (inference/training/datasets/samples.py), so every epoch costs only the network;
 - the run stops itself after `--max-minutes` (default 10), saving a checkpoint (model, optimiser,
   step, RNG state, elapsed time) in `<work>/checkpoint.pt`; `--resume` continues it. The exit code
   is 75 while the run is unfinished, 0 when the weights have been written:
@@ -16,7 +16,7 @@ Seedable, resumable and CPU-friendly:
   `ichview evaluate --write` replaces with the one chosen on the held-out set).
 
 `--smoke` is the CI configuration: two steps at 32 x 32 pixels on one tiny phantom study.
-`--rsna-dir DIR` trains on the real RSNA 2019 layout instead (see inference/datasets/rsna.py);
+`--rsna-dir DIR` trains on the real RSNA 2019 layout instead (see inference/training/datasets/rsna.py);
 weights trained on it fall under its non-commercial licence and must say so wherever they go.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ from inference.preprocess import PreprocessConfig
 EXIT_UNFINISHED = 75
 MODEL_NAME = "ichview-ich"
 DEFAULT_WORK_DIR = Path("~/.cache/ichview/train").expanduser()
-DEFAULT_OUT_DIR = Path(__file__).resolve().parents[1] / "resources" / "model"
+DEFAULT_OUT_DIR = Path(__file__).resolve().parents[2] / "resources" / "model"
 WEIGHTS_NAME = "ichview-ich.safetensors"
 
 # The shipped configuration: 2 mm pixels on a 128 x 128 grid (256 mm field of view), a slim
@@ -153,7 +153,7 @@ class Progress:
 
 
 def _smoke_shard(index: int, config: PreprocessConfig) -> Any:
-    from inference.datasets.samples import samples_from_volume
+    from inference.training.datasets.samples import samples_from_volume
     from inference.labels import SUBTYPES
     from inference.synth.study import make_study
 
@@ -192,7 +192,7 @@ class ShardSource:
     RSNA_SERIES_PER_SHARD = 4
 
     def _rsna_split(self) -> list[list[Any]]:
-        from inference.datasets.rsna import index_series
+        from inference.training.datasets.rsna import index_series
 
         if self._rsna_series is None:
             self._rsna_series = index_series(self.cfg.rsna_dir, max_series=self.cfg.rsna_max_series or None)
@@ -207,7 +207,7 @@ class ShardSource:
 
     def key(self) -> dict[str, Any]:
         if self.cfg.source == "synthetic":
-            from inference.datasets.synthetic import cache_key
+            from inference.training.datasets.synthetic import cache_key
 
             if self.split == "negatives":
                 return {**cache_key(self.config, "negatives"), "negatives": 1}
@@ -223,15 +223,15 @@ class ShardSource:
 
     def render(self, index: int) -> Any:
         if self.cfg.source == "synthetic":
-            from inference.datasets.synthetic import render_negative_shard, render_shard
+            from inference.training.datasets.synthetic import render_negative_shard, render_shard
 
             if self.split == "negatives":
                 return render_negative_shard(index, self.config)
             return render_shard(index, self.config, split=self.split)
         if self.cfg.source == "smoke":
             return _smoke_shard(index + (0 if self.split == "train" else 1000), self.config)
-        from inference.datasets.rsna import load_series
-        from inference.datasets.samples import Samples, samples_from_volume
+        from inference.training.datasets.rsna import load_series
+        from inference.training.datasets.samples import Samples, samples_from_volume
 
         parts = []
         for k, series in enumerate(self._rsna_split()[index]):
@@ -246,7 +246,7 @@ class ShardSource:
 def _render_one(args: tuple[TrainConfig, str, str, int]) -> int:
     import torch
 
-    from inference.datasets.cache import ShardCache
+    from inference.training.datasets.cache import ShardCache
 
     cfg, split, folder, index = args
     torch.set_num_threads(1)
@@ -259,7 +259,7 @@ def _render_one(args: tuple[TrainConfig, str, str, int]) -> int:
 
 def ensure_cache(cfg: TrainConfig, work: Path, split: str, *, deadline: float, workers: int) -> tuple[Any, bool]:
     """Render the missing shards of `split` (until `deadline`); returns (cache, complete)."""
-    from inference.datasets.cache import ShardCache
+    from inference.training.datasets.cache import ShardCache
 
     source = ShardSource(cfg, split)
     folder = work / "cache" / f"{cfg.source}-{split}"
@@ -430,7 +430,7 @@ def _load_split(cache_info: Any) -> Any:
 def _predict_logits(model: Any, x_uint8: np.ndarray, batch: int = 128) -> np.ndarray:
     import torch
 
-    from inference.datasets.samples import from_uint8
+    from inference.training.datasets.samples import from_uint8
 
     model.eval()
     out = []
@@ -633,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNFINISHED
     data = _load_split(train_cache)
     if neg_cache is not None:
-        from inference.datasets.samples import Samples
+        from inference.training.datasets.samples import Samples
 
         data = Samples.concat([data, _load_split(neg_cache)])
     n = len(data)
@@ -675,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     # 3. Steps.
-    from inference.datasets.samples import from_uint8
+    from inference.training.datasets.samples import from_uint8
 
     sample_p = domain_balanced_probabilities(data.group, data.y[:, 0], cfg.domain_prevalence)
 
@@ -725,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. Calibration (Platt per label, folded into the last layer) and the Grad-CAM scale.
     from inference.gradcam import calibrate_cam_scale
-    from inference.metrics import roc_auc, threshold_for_sensitivity, weighted_log_loss
+    from inference.training.metrics import roc_auc, threshold_for_sensitivity, weighted_log_loss
     from inference.weights import ModelMetadata, save_weights
 
     calib = _load_split(calib_cache)

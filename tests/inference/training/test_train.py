@@ -10,7 +10,7 @@ import torch
 from rsna_layout import write_rsna_folder
 
 from inference.predict import Engine
-from inference.train import EXIT_UNFINISHED, WEIGHTS_NAME, fit_platt, main
+from inference.training.train import EXIT_UNFINISHED, WEIGHTS_NAME, fit_platt, main
 from inference.weights import load_weights
 from viewer.__main__ import main as ichview
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.datasets.samples import Samples
+from inference.training.datasets.samples import Samples
 from viewer.core.errors import IchviewError
 
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.datasets.insertion import HELDOUT_THICKNESSES_MM, TRAIN_NOISE_MAX_HU, Knobs
-from inference.datasets.samples import Samples
-from inference.datasets.synthetic import HELDOUT_SEED_BASE, PHANTOM_NOISE_RANGE, phantom_samples, real_samples
+from inference.training.datasets.insertion import HELDOUT_THICKNESSES_MM, TRAIN_NOISE_MAX_HU, Knobs
+from inference.training.datasets.samples import Samples
+from inference.training.datasets.synthetic import HELDOUT_SEED_BASE, PHANTOM_NOISE_RANGE, phantom_samples, real_samples
 from inference.preprocess import PreprocessConfig
 
 HELDOUT_VERSION = "heldout-v1"
@@ -90,7 +90,7 @@ def render_heldout_shard(index: int, config: PreprocessConfig) -> Samples:
             tilt_deg=st.tilt_deg, kernel=st.kernel, streaks_hu=st.streaks_hu, fov_mm=st.fov_mm,
             group=st.seed, max_slices=10_000,
         )
-    from inference.datasets.backgrounds import load_background
+    from inference.training.datasets.backgrounds import load_background
 
     name = ("invesalius_head_ct_0051", "cerr_head_neck_ct")[index - N_PHANTOM_STUDIES]
     bg = load_background(name)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from inference.labels import LABELS
-from inference.metrics import (
+from inference.training.metrics import (
     baseline_blood_heatmap,
     box_average,
     cam_localisation,

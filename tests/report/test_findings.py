@@ -9,7 +9,7 @@ from report_inputs import MODEL, analysis_for, head_volume
 
 from inference.labels import LABELS, SUBTYPES
 from inference.results import Acceptance, StackAnalysis
-from viewer.core.findings import (
+from viewer.report.findings import (
     HONEST_USE,
     VERDICT_NEGATIVE,
     VERDICT_NOT_ANALYSED,

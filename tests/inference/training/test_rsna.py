@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from rsna_layout import MARKER, write_rsna_folder
 
-from inference.datasets.rsna import RsnaLayoutError, index_series, load_series, read_label_csv
+from inference.training.datasets.rsna import RsnaLayoutError, index_series, load_series, read_label_csv
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
 

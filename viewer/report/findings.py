@@ -365,7 +365,7 @@ def attach_cam_affines(findings: StackFindings, affines: Mapping[int, np.ndarray
     """A copy whose key slices carry where their CAM lies on the image (slice index -> (2, 3) affine).
 
     The engine's CAMs live on a head-centred model grid, not on the image's field of view; the
-    affine (see viewer.core.report_images.cam_cell_affine) places them exactly.
+    affine (see viewer.report.images.cam_cell_affine) places them exactly.
     """
     keys = tuple(
         replace(k, cam_to_image=np.asarray(affines[k.index], dtype=np.float64).reshape(2, 3))

@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from inference.datasets.backgrounds import CONTEXT_GUARD_MM, Background
+from inference.training.datasets.backgrounds import CONTEXT_GUARD_MM, Background
 from inference.labels import LABELS
 
 SUBTYPE_INDEX = {name: i for i, name in enumerate(LABELS)}
@@ -203,7 +203,7 @@ def _empty_cavity(shape: tuple[int, int]) -> Cavity:
 
 @lru_cache(maxsize=512)
 def _cavity_cached(name: str, index: int, pool: int, flip: bool) -> Cavity:
-    from inference.datasets.backgrounds import load_background
+    from inference.training.datasets.backgrounds import load_background
 
     bg = load_background(name)
     return cavity_geometry(_prepare_slices(bg, np.array([index]), pool, flip)[0], _spacing(bg, pool))
@@ -219,7 +219,7 @@ CROP_HALF_MM = 112.0
 @lru_cache(maxsize=8)
 def _crop_box(name: str) -> tuple[int, int, int, int]:
     """A fixed box of +- CROP_HALF_MM around the brain of a background (source pixels)."""
-    from inference.datasets.backgrounds import load_background
+    from inference.training.datasets.backgrounds import load_background
 
     bg = load_background(name)
     b0, b1 = bg.split.brain_range
@@ -555,3 +555,68 @@ def make_episode(bg: Background, target_pool: np.ndarray, rng: np.random.Generat
     if not keep_t:
         return None
     return Episode(out_hu, out_pos, sp, np.array(keep_t), np.stack(labels), np.stack(masks))
+
+
+# ----------------------------------------------------------------- bleeds in a whole volume
+
+
+@dataclass(frozen=True, eq=False)
+class InsertedVolume:
+    """A background with bleeds blended into every slice they reach, on the background's own grid."""
+
+    hu: np.ndarray  # (n, rows, cols) int16
+    occupancy: dict[str, np.ndarray]  # per subtype, (n, rows, cols) float32 in [0, 1], edges blurred
+    bleeds: tuple[Bleed, ...]
+    voxel_ml: np.ndarray  # (n,) mL of one voxel of each slice (pixel area x local slice step)
+
+    def volume_ml(self, subtype: str, *, min_occupancy: float = 0.5) -> float:
+        """Volume of one subtype's bleed in mL (voxels at least `min_occupancy` bleed)."""
+        occ = self.occupancy.get(subtype)
+        if occ is None:
+            return 0.0
+        return float(((occ >= min_occupancy).sum(axis=(1, 2)) * self.voxel_ml).sum())
+
+
+def insert_bleeds(
+    bg: Background,
+    rng: np.random.Generator,
+    subtypes: tuple[str, ...],
+    *,
+    size: float,
+    z0_mm: float | None = None,
+) -> InsertedVolume:
+    """Blend one bleed per subtype into the whole background volume (the same 3D shapes, placement
+    rules and blending as the training episodes, without re-slicing or scanner augmentation).
+
+    `z0_mm` is the bleeds' centre along the slice normal (default: the middle of the brain range).
+    Slices whose cavity is not found keep their pixels (a bleed is never painted outside a skull).
+    """
+    pos = np.asarray(bg.positions_mm, dtype=np.float64)
+    b0, b1 = bg.split.brain_range
+    if z0_mm is None:
+        z0_mm = float(pos[(b0 + b1) // 2])
+    steps = np.abs(np.gradient(pos)) if pos.size > 1 else np.array([bg.slice_thickness_mm])
+    sp = bg.pixel_spacing_mm
+    thick = max(bg.slice_thickness_mm, float(np.median(steps)))
+    bleeds = tuple(random_bleed(rng, s, z0_mm, size) for s in subtypes)
+    reach = max(b.half_height_mm for b in bleeds) + thick if bleeds else 0.0
+    near = np.nonzero(np.abs(pos - z0_mm) < reach)[0]
+    cavs = {int(k): cavity_geometry(bg.hu[k], sp) for k in near}
+    hu = bg.hu.astype(np.float32)
+    occupancies: dict[str, np.ndarray] = {}
+    for b in bleeds:
+        occ = np.zeros(hu.shape, np.float32)
+        for k in near:
+            zs = pos[k] + np.array([-1 / 3, 0.0, 1 / 3]) * thick
+            occ[k] = np.mean([occupancy(b, cavs[int(k)], float(z)) for z in zs], axis=0)
+        if not occ.any():
+            occupancies[b.subtype] = occ
+            continue
+        blurred = np.zeros_like(occ)
+        blurred[near] = gaussian_blur(occ[near], b.edge_blur_mm / sp[0])
+        value = b.density_hu + _smooth_field(rng, (near.size, *hu.shape[1:]), 4) * b.texture_hu
+        hu[near] = hu[near] * (1 - blurred[near]) + value * blurred[near]
+        occupancies[b.subtype] = blurred
+    voxel_ml = sp[0] * sp[1] * steps / 1000.0
+    out = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    return InsertedVolume(out, occupancies, bleeds, voxel_ml.astype(np.float64))
