@@ -165,7 +165,7 @@ def _load_pydicom(folder: Path) -> dict:
 def _header_cpu(folder: Path, repeat: int) -> dict:
     """CPU ms per file of the scan's full pydicom parse and of its fast path (same files, one
     process, interleaved passes, best pass of each)."""
-    from viewer.core import scan
+    from viewer.core import header_values, scan
 
     scan._quiet_pydicom()
     files = sorted(p for p in folder.iterdir() if p.is_file())
@@ -173,7 +173,7 @@ def _header_cpu(folder: Path, repeat: int) -> dict:
     fast_taken = sum(1 for f in files if scan._fast_slice_headers(f) is not None)
     for _ in range(max(1, repeat) * 5):
         for label, fast in (("full", False), ("fast", True)):
-            scan._VALUE_CACHE.clear()  # as at the start of a scan: each distinct value converted once per pass
+            header_values._VALUE_CACHE.clear()  # as at the start of a scan: each distinct value converted once per pass
             t = time.process_time()
             for f in files:
                 scan._read_file(f, fast=fast)

@@ -17,7 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGLoss
 
 from inference.synth import variants
 from inference.synth.dicom_writer import ISO_IR_192, SeriesSpec, encoder_available, write_series
-from viewer.core import scan
+from viewer.core import header_values, scan
 from viewer.core.header_reader import CHUNK_BYTES, read_raw_header
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -402,7 +402,7 @@ def test_kept_tags_cover_what_the_scan_reads(tmp_path: Path) -> None:
     new field can never be silently empty on the fast path)."""
     path = _write(tmp_path, "ct.dcm", _part10(_ct_body()))
     keep, _ = _keep_tags()
-    fields = scan._RawFields(_read(path), keep)
+    fields = header_values._RawFields(_read(path), keep)
     assert fields.get("Modality") == "CT" and not fields.strayed
     assert fields.get("ReferencedImageSequence") is None and fields.strayed
 
