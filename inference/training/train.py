@@ -22,13 +22,12 @@ weights trained on it fall under its non-commercial licence and must say so wher
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,260 +35,23 @@ import numpy as np
 
 from inference.labels import LABELS, LOSS_WEIGHTS
 from inference.preprocess import PreprocessConfig
-
-EXIT_UNFINISHED = 75
-MODEL_NAME = "ichview-ich"
-DEFAULT_WORK_DIR = Path("~/.cache/ichview/train").expanduser()
-DEFAULT_OUT_DIR = Path(__file__).resolve().parents[2] / "resources" / "model"
-WEIGHTS_NAME = "ichview-ich.safetensors"
-
-# The shipped configuration: 2 mm pixels on a 128 x 128 grid (256 mm field of view), a slim
-# IchNet at output stride 4 (Grad-CAM cells of 8 mm). See MODEL_CARD.md for the trade-offs.
-DEFAULT_PREPROCESS = PreprocessConfig(pixel_mm=2.0, image_size=128)
-DEFAULT_ARCH: dict[str, Any] = {
-    "stem_channels": 16,
-    "widths": (24, 32, 48, 64),
-    "blocks": (1, 1, 1, 1),
-    "strides": (2, 1, 1, 1),
-    "dilations": (1, 2, 3, 4),
-    "dropout": 0.2,
-}
-# `--arch full`: the architecture's own defaults (1.4 M parameters, output stride 8), for a GPU run.
-ARCH_PRESETS: dict[str, dict[str, Any]] = {"slim": dict(DEFAULT_ARCH), "full": {}}
-SMOKE_PREPROCESS = PreprocessConfig(pixel_mm=8.0, image_size=32)
-SMOKE_ARCH: dict[str, Any] = {
-    "stem_channels": 8,
-    "widths": (8, 8, 8, 8),
-    "blocks": (1, 1, 1, 1),
-    "strides": (2, 1, 1, 1),
-    "dilations": (1, 1, 1, 1),
-    "dropout": 0.0,
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides the trained weights (stored in the checkpoint)."""
-
-    source: str = "synthetic"  # "synthetic", "smoke" or "rsna"
-    rsna_dir: str = ""
-    rsna_max_series: int = 0  # 0: all
-    n_shards: int = 45
-    n_calib_shards: int = 4
-    steps: int = 500
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 60
-    seed: int = 0
-    augment: bool = True
-    preprocess: dict[str, Any] = field(default_factory=DEFAULT_PREPROCESS.to_dict)
-    arch: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ARCH))
-    version: str = "0.1.0"
-    init_from: str = ""  # a checkpoint.pt / .safetensors whose weights start this run (warm start)
-    # Batches are drawn so that P(bleed) is this value in every data domain (phantom studies,
-    # real backgrounds): otherwise "looks like a real scan" would predict a bleed (a shortcut).
-    # 0: uniform sampling.
-    domain_prevalence: float = 0.3
-    n_negative_shards: int = 0  # extra real-negative shards (skull base + brain, no bleeds)
-    hu_offset_max: float = 8.0  # augmentation: +- HU offset
-    hu_gain_range: tuple[float, float] = (0.92, 1.12)  # augmentation: HU gain
-    # augmentation: brightening of the brain next to the inner table (beam hardening / cupping,
-    # seen on real scanners, mimics a thin subdural) up to this many HU, unlabelled
-    cupping_hu_max: float = 12.0
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @staticmethod
-    def from_json(text: str) -> TrainConfig:
-        data = json.loads(text)
-        if "hu_gain_range" in data:
-            data["hu_gain_range"] = tuple(data["hu_gain_range"])
-        data.setdefault("cupping_hu_max", 0.0)  # runs started before the field existed had none
-        return TrainConfig(**data)
-
-    @property
-    def preprocess_config(self) -> PreprocessConfig:
-        return PreprocessConfig.from_dict(self.preprocess)
-
-
-# ------------------------------------------------------------------------------ progress
-
-
-class Progress:
-    """Plain stderr progress: a redrawn line on a terminal, a line every few seconds otherwise."""
-
-    def __init__(self, label: str, total: int, *, start: int = 0) -> None:
-        self.label, self.total, self.done = label, total, start
-        self.t0 = time.monotonic()
-        self.start = start
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def update(self, done: int, extra: str = "") -> None:
-        self.done = done
-        now = time.monotonic()
-        if not self.tty and now - self.last < 5.0 and done < self.total:
-            return
-        self.last = now
-        rate = (done - self.start) / max(now - self.t0, 1e-6)
-        eta = (self.total - done) / rate if rate > 0 else float("nan")
-        width = 24
-        filled = int(width * done / max(self.total, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        eta_s = f"{eta / 60:.1f} min" if math.isfinite(eta) else "?"
-        line = f"{self.label} [{bar}] {done}/{self.total} {rate:.2f}/s eta {eta_s} {extra}"
-        sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-# ------------------------------------------------------------------------------- data
-
-
-def _smoke_shard(index: int, config: PreprocessConfig) -> Any:
-    from inference.training.datasets.samples import samples_from_volume
-    from inference.labels import SUBTYPES
-    from inference.synth.study import make_study
-
-    study = make_study(
-        index, slice_thickness_mm=5.0, lesions=["intraparenchymal", "subdural"], lesion_size=0.8,
-        matrix=64, fov_mm=256.0, render_pixel_mm=4.0, z_range_mm=(-45.0, 55.0),
-    )
-    normal = np.cross(np.asarray(study.iop[:3]), np.asarray(study.iop[3:]))
-    masks = np.zeros(study.hu.shape, bool)
-    for s in SUBTYPES:
-        masks |= study.masks[s]
-    return samples_from_volume(
-        study.hu, study.positions_mm @ normal, (study.spacing_mm[1], study.spacing_mm[2]), config,
-        indices=range(study.n_slices), labels=study.labels, masks=masks, group=index,
-    )
-
-
-class ShardSource:
-    """Where shards of a split come from, and the cache key that identifies them."""
-
-    def __init__(self, cfg: TrainConfig, split: str) -> None:
-        self.cfg = cfg
-        self.split = split
-        self.config = cfg.preprocess_config
-        self._rsna_series: list[Any] | None = None
-        if cfg.source == "rsna":
-            self.n_shards = len(self._rsna_split())
-        elif split == "negatives":
-            self.n_shards = cfg.n_negative_shards
-        elif split == "train":
-            self.n_shards = cfg.n_shards
-        else:
-            self.n_shards = cfg.n_calib_shards
-
-    # RSNA: series sorted by UID; every 10th series (index % 10 == 9) is calibration.
-    RSNA_SERIES_PER_SHARD = 4
-
-    def _rsna_split(self) -> list[list[Any]]:
-        from inference.training.datasets.rsna import index_series
-
-        if self._rsna_series is None:
-            self._rsna_series = index_series(self.cfg.rsna_dir, max_series=self.cfg.rsna_max_series or None)
-        series = self._rsna_series
-        if len(series) < 2:
-            chosen = series  # a tiny folder: the same series calibrate (documented in the card)
-        else:
-            calib = [s for i, s in enumerate(series) if i % 10 == 9] or series[-1:]
-            chosen = calib if self.split == "calib" else [s for s in series if s not in calib]
-        k = self.RSNA_SERIES_PER_SHARD
-        return [chosen[i : i + k] for i in range(0, len(chosen), k)]
-
-    def key(self) -> dict[str, Any]:
-        if self.cfg.source == "synthetic":
-            from inference.training.datasets.synthetic import cache_key
-
-            if self.split == "negatives":
-                return {**cache_key(self.config, "negatives"), "negatives": 1}
-            return cache_key(self.config, self.split)
-        if self.cfg.source == "smoke":
-            return {"smoke": 1, "split": self.split, "preprocess": self.config.to_dict()}
-        return {
-            "rsna": str(Path(self.cfg.rsna_dir).resolve()),
-            "max_series": self.cfg.rsna_max_series,
-            "split": self.split,
-            "preprocess": self.config.to_dict(),
-        }
-
-    def render(self, index: int) -> Any:
-        if self.cfg.source == "synthetic":
-            from inference.training.datasets.synthetic import render_negative_shard, render_shard
-
-            if self.split == "negatives":
-                return render_negative_shard(index, self.config)
-            return render_shard(index, self.config, split=self.split)
-        if self.cfg.source == "smoke":
-            return _smoke_shard(index + (0 if self.split == "train" else 1000), self.config)
-        from inference.training.datasets.rsna import load_series
-        from inference.training.datasets.samples import Samples, samples_from_volume
-
-        parts = []
-        for k, series in enumerate(self._rsna_split()[index]):
-            vol = load_series(series)
-            parts.append(
-                samples_from_volume(vol.hu, vol.positions_mm, vol.pixel_spacing_mm, self.config,
-                                    indices=range(vol.hu.shape[0]), labels=vol.labels, group=index * 1000 + k)
-            )
-        return Samples.concat(parts)
-
-
-def _render_one(args: tuple[TrainConfig, str, str, int]) -> int:
-    import torch
-
-    from inference.training.datasets.cache import ShardCache
-
-    cfg, split, folder, index = args
-    torch.set_num_threads(1)
-    source = ShardSource(cfg, split)
-    cache = ShardCache(folder, source.key())
-    if not cache.has(index):
-        cache.write(index, source.render(index))
-    return index
-
-
-def ensure_cache(cfg: TrainConfig, work: Path, split: str, *, deadline: float, workers: int) -> tuple[Any, bool]:
-    """Render the missing shards of `split` (until `deadline`); returns (cache, complete)."""
-    from inference.training.datasets.cache import ShardCache
-
-    source = ShardSource(cfg, split)
-    folder = work / "cache" / f"{cfg.source}-{split}"
-    cache = ShardCache(folder, source.key())
-    missing = [i for i in range(source.n_shards) if not cache.has(i)]
-    if not missing:
-        return (cache, source.n_shards), True
-    bar = Progress(f"render {split}", source.n_shards, start=source.n_shards - len(missing))
-    done = source.n_shards - len(missing)
-    if workers > 1 and len(missing) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_render_one, [(cfg, split, str(folder), i) for i in missing]):
-                done += 1
-                bar.update(done)
-                if time.monotonic() > deadline:
-                    pool.terminate()
-                    break
-    else:
-        for i in missing:
-            if time.monotonic() > deadline:
-                break
-            cache.write(i, source.render(i))
-            done += 1
-            bar.update(done)
-    bar.close()
-    complete = all(cache.has(i) for i in range(source.n_shards))
-    return (cache, source.n_shards), complete
-
+from inference.training.augment import augment
+from inference.training.config import (  # noqa: F401 - re-exported: evaluate and the tests use them
+    ARCH_PRESETS,
+    DEFAULT_ARCH,
+    DEFAULT_OUT_DIR,
+    DEFAULT_PREPROCESS,
+    DEFAULT_WORK_DIR,
+    EXIT_UNFINISHED,
+    MODEL_NAME,
+    SMOKE_ARCH,
+    SMOKE_PREPROCESS,
+    WEIGHTS_NAME,
+    Progress,
+    TrainConfig,
+)
+from inference.training.shards import ensure_cache
+from inference.training.calibration import fit_platt, fold_platt, predict_logits
 
 # ------------------------------------------------------------------------------ training
 
@@ -300,83 +62,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
-
-
-def augment(
-    x: Any,
-    gen: Any,
-    config: PreprocessConfig,
-    *,
-    hu_offset_max: float = 8.0,
-    hu_gain_range: tuple[float, float] = (0.92, 1.12),
-    cupping_hu_max: float = 0.0,
-) -> Any:
-    """On-the-fly augmentation of a float batch (N, C, H, W) on the model grid, seeded by `gen`:
-    left-right mirror, rotation +-12 deg, scale 0.9-1.1, shift +-6 px, a global HU gain and offset
-    (inside each window), and (5 %) neighbour slabs replaced by the target slab (a single slice or
-    the end of a stack, as make_inputs feeds it)."""
-    import torch
-    import torch.nn.functional as F
-
-    n = x.shape[0]
-    u = torch.rand(n, 6, generator=gen)
-    flip = u[:, 0] < 0.5
-    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
-    ang = (u[:, 1] - 0.5) * 2 * math.radians(12.0)
-    scale = 0.9 + 0.2 * u[:, 2]
-    tx = (u[:, 3] - 0.5) * 2 * 6.0 / (x.shape[-1] / 2)
-    ty = (u[:, 4] - 0.5) * 2 * 6.0 / (x.shape[-2] / 2)
-    cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    # Scanner calibration: HU' = gain * HU + offset on every pixel inside its window (clipped
-    # pixels stay clipped). Real brains differ by 5-10 HU between scanners (the real GE check sits
-    # ~6 HU above the two training backgrounds).
-    widths = torch.tensor([w.width_hu for w in config.windows] * config.n_slabs, dtype=x.dtype).view(1, -1, 1, 1)
-    lows = torch.tensor([w.center_hu - w.width_hu / 2 for w in config.windows] * config.n_slabs, dtype=x.dtype).view(1, -1, 1, 1)
-    offset_hu = ((torch.rand(n, 1, generator=gen) - 0.5) * 2 * hu_offset_max).view(n, 1, 1, 1)
-    g0, g1 = hu_gain_range
-    gain = (g0 + (g1 - g0) * torch.rand(n, 1, generator=gen)).view(n, 1, 1, 1)
-    hu = lows + x * widths
-    extra = offset_hu
-    if cupping_hu_max > 0:
-        extra = extra + cupping_hu_max * torch.rand(n, 1, 1, 1, generator=gen) * _inner_table_band(x, config)
-    x_new = ((gain * hu + extra - lows) / widths).clamp(0.0, 1.0)
-    inside = (x > 0.0) & (x < 1.0)
-    x = torch.where(inside, x_new, x)
-    single = u[:, 5] < 0.05
-    if bool(single.any()):
-        nw = len(config.windows)
-        mid = config.n_slabs // 2
-        centre = x[:, mid * nw : (mid + 1) * nw].repeat(1, config.n_slabs, 1, 1)
-        x = torch.where(single.view(n, 1, 1, 1), centre, x)
-    return x
-
-
-def _inner_table_band(x: Any, config: PreprocessConfig, *, bone_hu: float = 300.0, steps: int = 4) -> Any:
-    """(N, 1, H, W) weight in [0, 1]: 1 on cranial pixels next to the skull, fading over `steps`
-    pixels inwards (0 elsewhere), from the bone window of the target slab."""
-    import torch
-    import torch.nn.functional as F
-
-    nw = len(config.windows)
-    mid = config.n_slabs // 2
-    widest = max(range(nw), key=lambda w: config.windows[w].width_hu)
-    win = config.windows[widest]
-    hu = (win.center_hu - win.width_hu / 2) + x[:, mid * nw + widest : mid * nw + widest + 1] * win.width_hu
-    bone = (hu > bone_hu).to(x.dtype)
-    inside = (
-        torch.cummax(bone, dim=3).values * torch.cummax(bone.flip(3), dim=3).values.flip(3)
-        * torch.cummax(bone, dim=2).values * torch.cummax(bone.flip(2), dim=2).values.flip(2)
-        * (1 - bone)
-    )
-    band = torch.zeros_like(bone)
-    grown = bone
-    for k in range(steps):
-        grown = F.max_pool2d(grown, 3, stride=1, padding=1)
-        band = torch.maximum(band, grown * (1.0 - k / steps))
-    return band * inside
 
 
 def domain_balanced_probabilities(group: np.ndarray, positive: np.ndarray, prevalence: float) -> np.ndarray | None:
@@ -425,56 +110,6 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 def _load_split(cache_info: Any) -> Any:
     cache, n = cache_info
     return cache.read_all(range(n))
-
-
-def _predict_logits(model: Any, x_uint8: np.ndarray, batch: int = 128) -> np.ndarray:
-    import torch
-
-    from inference.training.datasets.samples import from_uint8
-
-    model.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, x_uint8.shape[0], batch):
-            out.append(model(torch.from_numpy(from_uint8(x_uint8[i : i + batch]))).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
-
-
-def fit_platt(logits: np.ndarray, y: np.ndarray, *, iters: int = 50, l2: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Per-label (a, b) minimising log loss of sigmoid(a * z + b) (Newton steps, a kept > 0.05).
-
-    Deterministic, numpy only. A label without both classes keeps (1, 0).
-    """
-    k = logits.shape[1]
-    a, b = np.ones(k), np.zeros(k)
-    for j in range(k):
-        z, t = logits[:, j].astype(np.float64), y[:, j].astype(np.float64)
-        if t.min() == t.max():
-            continue
-        p_a, p_b = 1.0, 0.0
-        for _ in range(iters):
-            p = 1.0 / (1.0 + np.exp(-np.clip(p_a * z + p_b, -50.0, 50.0)))
-            g = np.array([np.sum((p - t) * z) + l2 * (p_a - 1.0), np.sum(p - t) + l2 * p_b])
-            w = p * (1 - p)
-            h = np.array([[np.sum(w * z * z) + l2, np.sum(w * z)], [np.sum(w * z), np.sum(w) + l2]])
-            step = np.linalg.solve(h + 1e-9 * np.eye(2), g)
-            p_a, p_b = p_a - step[0], p_b - step[1]
-            p_a = max(p_a, 0.05)
-            if np.abs(step).max() < 1e-8:
-                break
-        a[j], b[j] = p_a, p_b
-    return a, b
-
-
-def fold_platt(model: Any, a: np.ndarray, b: np.ndarray) -> None:
-    """Fold sigmoid(a * logit + b) into the final linear layer (the network stays one module)."""
-    import torch
-
-    with torch.no_grad():
-        fa = torch.tensor(a, dtype=model.fc.weight.dtype)
-        fb = torch.tensor(b, dtype=model.fc.bias.dtype)
-        model.fc.weight.mul_(fa.view(-1, 1))
-        model.fc.bias.mul_(fa).add_(fb)
 
 
 def _initial_weights(path: Path) -> dict[str, Any]:
@@ -731,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     calib = _load_split(calib_cache)
     model.to("cpu")
     model.eval()
-    logits = _predict_logits(model, calib.x)
+    logits = predict_logits(model, calib.x)
     a, b = fit_platt(logits, calib.y)
     fold_platt(model, a, b)
     z = logits * a[None, :] + b[None, :]
