@@ -8,7 +8,8 @@ import pytest
 
 from inference.labels import SUBTYPES
 from inference.training.datasets.backgrounds import Background, load_background
-from inference.training.datasets.insertion import cavity_geometry, insert_bleeds
+from inference.training.datasets.cavity import cavity_geometry
+from inference.training.datasets.insertion import insert_bleeds
 
 
 @pytest.fixture(scope="module")
