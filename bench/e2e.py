@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtTest import QTest
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from viewer.qt.ai_assist import AiAssist, default_threads
+    from viewer.qt.ai_assist import AiAssist
+    from viewer.qt.ai_run import default_threads
     from viewer.qt.app import configure_pyqtgraph
     from viewer.qt.main_window import MainWindow
     from viewer.settings import Settings

@@ -19,7 +19,9 @@ from window_driver import open_and_wait, viewport_image
 
 from inference.labels import LABELS
 from viewer.report.findings import HONEST_USE, VERDICT_NEGATIVE, VERDICT_POSITIVE
-from viewer.qt.ai_assist import EXPORT_FILTERS, AiAssist, default_threads
+from viewer.qt.ai_assist import AiAssist
+from viewer.qt.ai_export import EXPORT_FILTERS
+from viewer.qt.ai_run import default_threads
 from tests.model_shortfall import KNOWN_SHORTFALL, expect_model
 
 TIMEOUT_MS = 120_000

@@ -16,25 +16,28 @@ Public pieces other features build on (the AI integration among them):
   `report_error(exc)` is the one error handler (message box + log, never a traceback).
 - `show_stack(stack_id)`, `reload_series()`, `open_paths(paths)`, `current_volume`,
   `current_stack_id`, `tree`, `settings` (viewer.settings.Settings), `shortcut_actions()`.
+
+This module holds the layout (image, slider, docks, status bar), the extension points, errors,
+settings, cine, windowing, dialogs and drag and drop; `main_loading` opens studies and loads stacks,
+`main_actions` builds the actions, menus and toolbar (both mixed into `MainWindow`).
 """
 from __future__ import annotations
 
-import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from viewer.app_logging import get_logger, log_file_path
 from viewer.core.errors import IchviewError
-from viewer.core.loading import FirstSlice, LoadProgress, iter_load_stack, open_paths
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
 from viewer.core.warnings import StackWarning
 from viewer.core.windowing import PRESETS
 from viewer.qt import dialogs
+from viewer.qt.main_actions import CUSTOM_ITEM, HEADER_ITEM, MainActionsMixin
+from viewer.qt.main_loading import OPEN_HINT, THUMBNAILS_JOB, StudyLoadingMixin
 from viewer.qt.series_browser import WARNING_WORDS, SeriesBrowser
 from viewer.qt.settings_store import load_settings, save_settings, settings_file_path
 from viewer.qt.slice_view import DEFAULT_WINDOW, SliceView
@@ -42,18 +45,10 @@ from viewer.qt.workers import Job, JobSlot
 from viewer.settings import Settings
 
 _log = get_logger("main_window")
-CACHE_VOLUMES = 3
-HEADER_ITEM = "Header"
-CUSTOM_ITEM = "Custom"
-_SCAN, _LOAD, _THUMBNAILS = "scan", "load", "thumbnails"
-OPEN_HINT = (
-    "Open a study: File > Open folder… (Ctrl+O), Open files… (Ctrl+Shift+O),\n"
-    "or drop a folder or DICOM files here.   Keys and mouse: Help > Shortcuts (F1)"
-)
 
 
-class MainWindow(QtWidgets.QMainWindow):
-    """ichview's main window."""
+class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
+    """ichview's main window (loading in `StudyLoadingMixin`, actions and menus in `MainActionsMixin`)."""
 
     study_opened = QtCore.Signal(object)  # StudyTree
     stack_changed = QtCore.Signal(str)  # stack id made current
@@ -148,72 +143,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.series_dock], [360], QtCore.Qt.Orientation.Horizontal)
         self.slice_view.setFocus()
 
-    # ================================================================== public: opening studies
-    def open_paths(self, paths: Sequence[str | Path]) -> None:
-        """Open folders / files / DICOMDIRs: scan in a worker, then show the first image stack.
-
-        Cancels whatever was loading. Nothing is ever written into the given paths.
-        """
-        paths = [str(Path(p)) for p in paths if str(p)]
-        if not paths:
-            return
-        self.cancel_all()
-        for path in paths:
-            self.settings = self.settings.with_recent(path)
-        self._save_settings()
-        self._rebuild_recent_menu()
-        _log.info("opening %d path(s)", len(paths))
-        self._set_busy("Reading headers…", None)
-        job = Job("scan", "", lambda _cancel, p=tuple(paths): iter([open_paths(p)]), self)
-        job.item_ready.connect(self._on_tree)
-        job.failed.connect(self._on_job_failed)
-        job.finished.connect(lambda _c, j=job: self._on_job_finished(j))
-        self.start_job(_SCAN, job)
-
-    def show_stack(self, stack_id: str) -> None:
-        """Make a stack current: shown at once when decoded before, else loaded in a worker."""
-        stack = self._stacks.get(stack_id)
-        if stack is None or stack_id == self._current_stack_id:
-            return
-        if self._current_stack_id and self.slice_view.volume is not None:
-            self._last_index[self._current_stack_id] = self.slice_view.index
-        self.stop_cine()
-        for kind in list(self._jobs):
-            if kind != _SCAN:
-                self._jobs[kind].cancel()
-        self._current_stack_id = stack_id
-        self.series_browser.select_stack(stack_id)
-        self._show_warnings(stack)
-        self.stack_changed.emit(stack_id)
-        cached = self._cache.get(stack_id)
-        if cached is not None:
-            self._cache.move_to_end(stack_id)
-            self._display_volume(cached)
-            return
-        self.slider.setEnabled(False)
-        self._set_busy(f"Loading {stack.n_slices} slices…", stack.n_slices)
-        job = Job("load", stack_id, lambda cancel, s=stack: iter_load_stack(s, cancel=cancel), self)
-        job.item_ready.connect(self._on_load_item)
-        job.failed.connect(self._on_job_failed)
-        job.finished.connect(lambda _c, j=job: self._on_job_finished(j))
-        self.start_job(_LOAD, job)
-
-    def cancel_loading(self) -> None:
-        """Stop scanning / loading (the Cancel button)."""
-        self.cancel_all()
-        self._set_idle("Loading cancelled")
-        if self._current_stack_id and self.slice_view.volume is None:
-            self.slice_view.set_preview_text("Loading cancelled — press F5 to load this series")
-
-    def reload_series(self) -> None:
-        """Load the current stack again (F5), e.g. after Cancel."""
-        stack_id = self._current_stack_id
-        if not stack_id:
-            return
-        self._cache.pop(stack_id, None)
-        self._current_stack_id = ""
-        self.show_stack(stack_id)
-
     @property
     def current_volume(self) -> Volume | None:
         return self.slice_view.volume
@@ -277,7 +206,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def is_loading(self) -> bool:
         """Whether a scan or a load (not a background thumbnail) is running."""
-        return any(slot.is_busy() for kind, slot in self._jobs.items() if kind != _THUMBNAILS)
+        return any(slot.is_busy() for kind, slot in self._jobs.items() if kind != THUMBNAILS_JOB)
 
     # ===================================================================== public: errors
     def report_error(self, exc: BaseException, *, context: str = "") -> None:
@@ -432,22 +361,6 @@ class MainWindow(QtWidgets.QMainWindow):
         d.open()
         return d
 
-    def shortcut_actions(self) -> list[QtGui.QAction]:
-        """Every action with a key, this window's and those others added (e.g. the AI's menu)."""
-        found: list[QtGui.QAction] = list(self._all_actions)
-
-        def walk(menu: QtWidgets.QMenu) -> None:
-            for action in menu.actions():
-                if action.menu() is not None:
-                    walk(action.menu())
-                elif action not in found:
-                    found.append(action)
-
-        for top in self.menuBar().actions():
-            if top.menu() is not None:
-                walk(top.menu())
-        return found
-
     def open_folder_dialog(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a study folder")
         if folder:
@@ -481,110 +394,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._save_settings()
         super().closeEvent(event)
 
-    # ===================================================================== internals: loading
-    def _on_tree(self, tree: StudyTree) -> None:
-        self.tree = tree
-        self._stacks = {st.stack_id: st for st in tree.stacks()}
-        self._cache.clear()
-        self._last_index.clear()
-        self._first_index.clear()
-        self._thumbnailed.clear()
-        self._current_stack_id = ""
-        self.slice_view.set_volume(None)
-        self.slider.setEnabled(False)
-        self.series_browser.set_tree(tree)
-        n_skipped = len(tree.skipped)
-        self.skipped_button.setText(f"{n_skipped} file{'s' if n_skipped != 1 else ''} skipped")
-        self.skipped_button.setToolTip("Show the files that were not opened and why")
-        self.skipped_button.setVisible(n_skipped > 0)
-        self.study_opened.emit(tree)
-        candidates = [st for st in tree.stacks() if not st.is_localizer] or tree.stacks()
-        if not candidates:
-            self._set_idle("No image series found")
-            self.warning_label.setText("No image series found in what was opened" + (
-                f": {n_skipped} file(s) skipped — see the list" if n_skipped else ""))
-            self._warning_messages = []
-            self.slice_view.empty_text = (
-                "No image series found in what was opened"
-                + (f" ({n_skipped} file(s) skipped: File > Show skipped files…)" if n_skipped else "")
-                + ".\n" + OPEN_HINT
-            )
-            self.slice_view.overlay.update()
-            if n_skipped:
-                self.show_skipped()
-            return
-        self.slice_view.empty_text = OPEN_HINT
-        self.slice_view.set_window(*DEFAULT_WINDOW)
-        self.slice_view.set_inverted(False)
-        self.slice_view.fit()
-        self._set_idle(f"{len(self._stacks)} stack(s) found")
-        self.show_stack(candidates[0].stack_id)
-
-    def _on_load_item(self, item: object) -> None:
-        if isinstance(item, FirstSlice):
-            if item.stack_id != self._current_stack_id:
-                return
-            self._first_index[item.stack_id] = item.index
-            self._set_thumbnail(item.stack_id, item.hu)
-            self.slice_view.show_preview(item.hu, item.pixel_spacing_mm, f"Loading… slice {item.index + 1} / {item.n_slices}")
-            self.first_slice_shown.emit(item.stack_id, item.index)
-        elif isinstance(item, LoadProgress):
-            if item.stack_id == self._current_stack_id:
-                self.progress.setRange(0, max(item.total, 1))
-                self.progress.setValue(item.done)
-        elif isinstance(item, Volume):
-            self._cache[item.stack_id] = item
-            self._cache.move_to_end(item.stack_id)
-            while len(self._cache) > CACHE_VOLUMES:
-                self._cache.popitem(last=False)
-            if item.stack_id == self._current_stack_id:
-                self._set_idle("")
-                self._display_volume(item)
-                self._start_thumbnails()
-
-    def _set_thumbnail(self, stack_id: str, hu2d: object) -> None:
-        self._thumbnailed.add(stack_id)
-        self.series_browser.set_thumbnail(stack_id, hu2d)  # type: ignore[arg-type]
-
-    def _start_thumbnails(self) -> None:
-        """Decode the middle slice of every stack without a thumbnail, one after the other,
-        after the shown stack has loaded (switching stacks cancels it; it restarts after)."""
-        missing = tuple(st for st in self._stacks.values() if st.stack_id not in self._thumbnailed)
-        if not missing:
-            return
-        job = Job(_THUMBNAILS, "", lambda cancel, m=missing: _iter_thumbnails(m, cancel), self)
-        job.item_ready.connect(self._on_thumbnail)
-        self.start_job(_THUMBNAILS, job)
-
-    def _on_thumbnail(self, first: FirstSlice) -> None:
-        if first.stack_id in self._stacks and first.stack_id not in self._thumbnailed:
-            self._set_thumbnail(first.stack_id, first.hu)
-
-    def _display_volume(self, volume: Volume) -> None:
-        index = self._last_index.get(volume.stack_id, self._first_index.get(volume.stack_id))
-        self.slice_view.set_volume(volume, index=index)
-        if volume.stack_id not in self._thumbnailed:
-            self._set_thumbnail(volume.stack_id, volume.hu[volume.n_slices // 2])
-        blocker = QtCore.QSignalBlocker(self.slider)
-        self.slider.setRange(0, volume.n_slices - 1)
-        self.slider.setValue(self.slice_view.index)
-        del blocker
-        self.slider.setEnabled(volume.n_slices > 1)
-        self._show_volume_warnings(volume)
-        self._on_window_changed(*self.slice_view.window)
-        self.setWindowTitle(f"ichview — {volume.metadata.series_description or 'series'}")
-        self.volume_loaded.emit(volume)
-
-    def _on_job_failed(self, exc: object) -> None:
-        self._set_idle("Loading failed")
-        if isinstance(exc, BaseException):
-            self.report_error(exc, context="worker")
-        self.load_failed.emit(str(exc))
-
-    def _on_job_finished(self, job: Job) -> None:
-        if not self.is_loading():
-            self._set_idle(None)
-
+    # ===================================================================== status bar and internals
     def _show_warnings(self, stack: Stack) -> None:
         self._set_warnings(stack.warnings)
 
@@ -620,24 +430,6 @@ class MainWindow(QtWidgets.QMainWindow):
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setModal(False)
         box.show()
-
-    def _set_busy(self, message: str, total: int | None) -> None:
-        self.statusBar().showMessage(message)
-        if total is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(0)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
-
-    def _set_idle(self, message: str | None) -> None:
-        if message is not None:
-            self.statusBar().showMessage(message, 5000)
-        elif self.statusBar().currentMessage().startswith(("Loading", "Reading")):
-            self.statusBar().clearMessage()
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
 
     def _on_index_changed(self, index: int) -> None:
         blocker = QtCore.QSignalBlocker(self.slider)
@@ -680,242 +472,3 @@ class MainWindow(QtWidgets.QMainWindow):
         if stack is not None and i < len(stack.slices):
             frame = stack.slices[i].frame
         self.tag_browser.show_file(v.source_paths[i], frame)
-
-    # ===================================================================== actions and menus
-    def _act(
-        self,
-        text: str,
-        slot: object,
-        shortcuts: Sequence[str | QtGui.QKeySequence | QtCore.Qt.Key] = (),
-        *,
-        checkable: bool = False,
-        view_only: bool = False,
-        tip: str = "",
-        icon: QtWidgets.QStyle.StandardPixmap | None = None,
-    ) -> QtGui.QAction:
-        """An action; `view_only` ones (arrows, Home/End) work while the image has the focus."""
-        action = QtGui.QAction(text, self)
-        if shortcuts:
-            sequences: list[QtGui.QKeySequence] = []
-            for item in shortcuts:
-                if isinstance(item, QtGui.QKeySequence.StandardKey):
-                    candidates = QtGui.QKeySequence.keyBindings(item)
-                else:
-                    candidates = [QtGui.QKeySequence(item)]
-                for seq in candidates:
-                    if not seq.isEmpty() and seq not in sequences:  # a repeated key would be ambiguous
-                        sequences.append(seq)
-            action.setShortcuts(sequences)
-        action.setCheckable(checkable)
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        action.triggered.connect(slot)  # type: ignore[arg-type]
-        if view_only:
-            action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.slice_view.addAction(action)
-        else:
-            self.addAction(action)
-        self._all_actions.append(action)
-        return action
-
-    def _build_actions(self) -> None:
-        self._all_actions: list[QtGui.QAction] = []
-        K = QtCore.Qt.Key
-        M = QtCore.Qt.KeyboardModifier
-        sv = self.slice_view
-        SP = QtWidgets.QStyle.StandardPixmap
-        self.open_folder_action = self._act("Open &folder…", self.open_folder_dialog, ["Ctrl+O"], icon=SP.SP_DirOpenIcon)
-        self.open_files_action = self._act("Open f&iles…", self.open_files_dialog, ["Ctrl+Shift+O"], icon=SP.SP_FileIcon)
-        self.skipped_action = self._act("Show &skipped files…", self.show_skipped)
-        self.warnings_action = self._act("Show series &warnings…", self.show_warnings)
-        self.reload_action = self._act("Re&load series", self.reload_series, [QtGui.QKeySequence.StandardKey.Refresh, "F5"])
-        self.prefs_action = self._act("&Preferences…", self.show_preferences, [QtGui.QKeySequence.StandardKey.Preferences, "Ctrl+,"])
-        self.quit_action = self._act("&Quit", self.close, ["Ctrl+Q"])
-        self.next_action = self._act("Next slice", lambda: sv.step(1), [K.Key_Down], view_only=True)
-        self.prev_action = self._act("Previous slice", lambda: sv.step(-1), [K.Key_Up], view_only=True)
-        self.next10_action = self._act("10 slices forward", lambda: sv.step(10), [QtGui.QKeySequence(M.ShiftModifier | K.Key_Down)], view_only=True)
-        self.prev10_action = self._act("10 slices back", lambda: sv.step(-10), [QtGui.QKeySequence(M.ShiftModifier | K.Key_Up)], view_only=True)
-        self.first_action = self._act("First slice", lambda: sv.set_index(0), [K.Key_Home], view_only=True)
-        self.last_action = self._act("Last slice", self._go_last, [K.Key_End], view_only=True)
-        self.next_series_action = self._act("Next series", self.series_browser.select_next, [K.Key_PageDown])
-        self.prev_series_action = self._act("Previous series", self.series_browser.select_previous, [K.Key_PageUp])
-        self.cine_action = self._act("Play / pause cine", self.toggle_cine, [K.Key_Space], checkable=True, icon=SP.SP_MediaPlay)
-        self.faster_action = self._act("Cine faster", lambda: self.fps_spin.stepUp(), ["]"])
-        self.slower_action = self._act("Cine slower", lambda: self.fps_spin.stepDown(), ["["])
-        self.fit_action = self._act("&Fit to window", sv.fit, ["F"])
-        self.reset_action = self._act("&Reset view and window", self.reset_view, ["R"])
-        self.zoom_in_action = self._act("Zoom in", lambda: sv.zoom_by(1.25), [QtGui.QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
-        self.zoom_out_action = self._act("Zoom out", lambda: sv.zoom_by(0.8), [QtGui.QKeySequence.StandardKey.ZoomOut])
-        self.pan_actions = [
-            self._act(f"Pan {name}", lambda _=False, d=d: sv.pan_by_mm(*d), [QtGui.QKeySequence(M.ControlModifier | key)], view_only=True)
-            for name, key, d in (
-                ("left", K.Key_Left, (-10.0, 0.0)),
-                ("right", K.Key_Right, (10.0, 0.0)),
-                ("up", K.Key_Up, (0.0, -10.0)),
-                ("down", K.Key_Down, (0.0, 10.0)),
-            )
-        ]
-        self.corner_text_action = self._act("Corner &text", self._toggle_corner_text, ["T"], checkable=True)
-        self.preset_actions = [
-            self._act(f"{p.name} window (W {p.width_hu:g} / L {p.center_hu:g})", lambda _=False, n=n: self.apply_preset(n), [str(n)])
-            for n, p in enumerate(PRESETS, start=1)
-        ]
-        self.header_window_action = self._act("Header window", self.apply_header_window, ["0"])
-        self.invert_action = self._act("&Invert", lambda: sv.set_inverted(not sv.inverted), ["I"], checkable=True)
-        wl = [
-            ("Window wider", lambda: sv.set_window(sv.window[0] + 20, sv.window[1]), "Alt+Right"),
-            ("Window narrower", lambda: sv.set_window(sv.window[0] - 20, sv.window[1]), "Alt+Left"),
-            ("Level up", lambda: sv.set_window(sv.window[0], sv.window[1] + 10), "Alt+Up"),
-            ("Level down", lambda: sv.set_window(sv.window[0], sv.window[1] - 10), "Alt+Down"),
-        ]
-        self.wl_actions = [self._act(t, f, [k]) for t, f, k in wl]
-        self.ruler_action = self._act("Distance &ruler", lambda: self.measurements.start_ruler(), ["M"])
-        self.ellipse_action = self._act("&Ellipse ROI", lambda: self.measurements.start_ellipse(), ["E"])
-        self.delete_measurement_action = self._act("Delete selected measurement\tDel", lambda: self.measurements.delete_selected())
-        self.clear_measurements_action = self._act("Clear all measurements", lambda: self.measurements.clear())
-        # Esc itself is the Measurements widget's own shortcut (a second one would be ambiguous).
-        self.cancel_tool_action = self._act("Disarm the measurement tool\tEsc", lambda: self.measurements.cancel_tool())
-        self.focus_image_action = self._act("Focus the image", lambda: sv.setFocus(), ["Ctrl+1"])
-        self.focus_series_action = self._act("Focus the series list", self._focus_series, ["Ctrl+2"])
-        self.shortcuts_action = self._act("&Keyboard and mouse shortcuts", self.show_shortcuts, ["F1"])
-        self.about_action = self._act("&About ichview", self.show_about)
-
-    def _go_last(self) -> None:
-        v = self.slice_view.volume
-        if v is not None:
-            self.slice_view.set_index(v.n_slices - 1)
-
-    def _focus_series(self) -> None:
-        self.series_dock.show()
-        self.series_browser.setFocus()
-
-    def _toggle_corner_text(self) -> None:
-        visible = not self.slice_view.corner_text_visible
-        self.slice_view.set_corner_text_visible(visible)
-        self.corner_text_action.setChecked(visible)
-        self.settings = self.settings.with_changes(show_corner_text=visible)
-
-    def _build_menus_and_toolbar(self) -> None:
-        bar = self.menuBar()
-        self._menus: dict[str, QtWidgets.QMenu] = {}
-        file_menu = bar.addMenu("&File")
-        self._menus["File"] = file_menu
-        file_menu.addActions([self.open_folder_action, self.open_files_action])
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        file_menu.addAction(self.skipped_action)
-        file_menu.addAction(self.warnings_action)
-        file_menu.addAction(self.reload_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        edit_menu = bar.addMenu("&Edit")
-        self._menus["Edit"] = edit_menu
-        edit_menu.addAction(self.prefs_action)
-        view_menu = bar.addMenu("&View")
-        self._menus["View"] = view_menu
-        view_menu.addActions([self.next_action, self.prev_action, self.next10_action, self.prev10_action,
-                              self.first_action, self.last_action])
-        view_menu.addSeparator()
-        view_menu.addActions([self.next_series_action, self.prev_series_action])
-        view_menu.addSeparator()
-        view_menu.addActions([self.cine_action, self.faster_action, self.slower_action])
-        view_menu.addSeparator()
-        view_menu.addActions([self.fit_action, self.reset_action, self.zoom_in_action, self.zoom_out_action])
-        view_menu.addActions(self.pan_actions)
-        view_menu.addSeparator()
-        view_menu.addAction(self.corner_text_action)
-        view_menu.addActions([self.focus_image_action, self.focus_series_action])
-        self.panels_menu = view_menu.addMenu("&Panels")
-        self.panels_menu.addActions(self._docks_menu_actions)
-        window_menu = bar.addMenu("&Window")
-        self._menus["Window"] = window_menu
-        window_menu.addActions(self.preset_actions)
-        window_menu.addAction(self.header_window_action)
-        window_menu.addAction(self.invert_action)
-        window_menu.addSeparator()
-        window_menu.addActions(self.wl_actions)
-        tools_menu = bar.addMenu("&Tools")
-        self._menus["Tools"] = tools_menu
-        tools_menu.addActions([self.ruler_action, self.ellipse_action, self.cancel_tool_action,
-                               self.delete_measurement_action, self.clear_measurements_action])
-        if self.tag_dock is not None:
-            tools_menu.addSeparator()
-            tools_menu.addAction(self.tag_dock.toggleViewAction())
-            self.addAction(self.tag_dock.toggleViewAction())
-            self._all_actions.append(self.tag_dock.toggleViewAction())
-        help_menu = bar.addMenu("&Help")
-        self._menus["Help"] = help_menu
-        help_menu.addActions([self.shortcuts_action, self.about_action])
-
-        tb = self.addToolBar("Main")
-        tb.setObjectName("toolbar_main")
-        self.toolbar = tb
-        tb.addAction(self.open_folder_action)
-        tb.addSeparator()
-        tb.addWidget(QtWidgets.QLabel(" Window "))
-        self.preset_combo = QtWidgets.QComboBox(self)
-        self.preset_combo.setAccessibleName("Window preset")
-        for n, p in enumerate(PRESETS, start=1):
-            self.preset_combo.addItem(p.name)
-            self.preset_combo.setItemData(n - 1, f"Key {n}: W {p.width_hu:g} / L {p.center_hu:g}", QtCore.Qt.ItemDataRole.ToolTipRole)
-        self.preset_combo.addItem(HEADER_ITEM)
-        self.preset_combo.addItem(CUSTOM_ITEM)
-        self.preset_combo.activated.connect(self._on_preset_combo)
-        self.preset_combo.setFocusPolicy(QtCore.Qt.FocusPolicy.TabFocus)
-        tb.addWidget(self.preset_combo)
-        tb.addAction(self.invert_action)
-        tb.addSeparator()
-        tb.addAction(self.fit_action)
-        tb.addAction(self.reset_action)
-        tb.addAction(self.corner_text_action)
-        tb.addSeparator()
-        tb.addAction(self.cine_action)
-        self.fps_spin = QtWidgets.QDoubleSpinBox(self)
-        self.fps_spin.setRange(1.0, 60.0)
-        self.fps_spin.setSingleStep(1.0)
-        self.fps_spin.setDecimals(0)
-        self.fps_spin.setSuffix(" fps")
-        self.fps_spin.setAccessibleName("Cine frames per second")
-        self.fps_spin.setFocusPolicy(QtCore.Qt.FocusPolicy.TabFocus)
-        self.fps_spin.valueChanged.connect(self._on_fps_changed)
-        tb.addWidget(self.fps_spin)
-        tb.addSeparator()
-        tb.addAction(self.ruler_action)
-        tb.addAction(self.ellipse_action)
-
-    def _rebuild_recent_menu(self) -> None:
-        if not hasattr(self, "recent_menu"):
-            return
-        menu = self.recent_menu
-        menu.clear()
-        for n, path in enumerate(self.settings.recent_paths, start=1):
-            action = menu.addAction(f"&{n % 10} {path}" if n <= 10 else path)
-            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
-        if not self.settings.recent_paths:
-            empty = menu.addAction("(none)" if self.settings.remember_recent else "(not remembered — see Preferences)")
-            empty.setEnabled(False)
-        menu.addSeparator()
-        clear = menu.addAction("Clear the list")
-        clear.triggered.connect(self.clear_recent)
-        clear.setEnabled(bool(self.settings.recent_paths))
-
-
-def _iter_thumbnails(stacks: Sequence[Stack], cancel: threading.Event) -> Iterator[FirstSlice]:
-    """The middle slice of each stack (decoded alone; a stack that fails is left without one)."""
-    for stack in stacks:
-        if cancel.is_set():
-            return
-        events = iter_load_stack(stack, cancel=cancel, parallel="serial")
-        try:
-            first = next(events, None)
-        except Exception as exc:  # noqa: BLE001 (a thumbnail is not worth an error dialog)
-            _log.info("no thumbnail for a stack: %s", type(exc).__name__)
-            continue
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
-        if isinstance(first, FirstSlice):
-            yield first

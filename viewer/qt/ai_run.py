@@ -1,0 +1,207 @@
+"""The AI's worker side: the engine loaded once, per-slice results streamed from a worker job.
+
+`EngineHost` loads the engine (once, under a lock) and yields, for one Volume, `EngineReady`, then
+`StackChecked`, then one `SliceResult` per slice (each carrying the stack id and series UID, so the
+GUI side drops results that belong to a stack no longer shown). `StackRun` collects one stack's
+streamed results in the GUI thread. The threads themselves are `viewer.qt.workers` jobs; this
+module only guards the shared engine with locks.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.labels import LABELS
+from inference.results import Acceptance, ModelInfo, SliceResult
+from viewer.app_logging import get_logger
+from viewer.core.volume import Volume
+from viewer.report.findings import StackFindings
+
+_log = get_logger("ai_assist")
+
+JOB_KIND = "ai"
+WARMUP_KIND = "ai-load"
+BATCH_SIZE = 4  # small batches: the first result shows early and a cancel takes effect soon
+
+
+def default_threads() -> int:
+    """Torch CPU threads for the viewer: every core but one, which stays with the GUI."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+# ------------------------------------------------------------------------------ worker items
+@dataclass(frozen=True)
+class EngineReady:
+    """The engine is loaded (first item of every run)."""
+
+    info: ModelInfo
+    device: str
+
+
+@dataclass(frozen=True)
+class StackChecked:
+    """The engine's acceptance of the stack (second item of every run)."""
+
+    stack_id: str
+    acceptance: Acceptance
+
+
+@dataclass(eq=False)
+class StackRun:
+    """One stack's streamed results, filled in the GUI thread."""
+
+    stack_id: str
+    series_uid: str
+    n_slices: int
+    probabilities: np.ndarray  # (n, 6) float32, NaN until computed
+    cams: dict[str, np.ndarray] = field(default_factory=dict)  # label -> (n, h, w) float16
+    affines: np.ndarray | None = None  # (n, 2, 3) CAM cell -> image pixel
+    done: np.ndarray | None = None  # (n,) bool
+    acceptance: Acceptance | None = None
+    started_s: float = 0.0
+    seconds: float = 0.0
+    findings: StackFindings | None = None  # set when complete (or refused)
+
+    @classmethod
+    def new(cls, volume: Volume) -> StackRun:
+        n = volume.n_slices
+        return cls(
+            stack_id=volume.stack_id,
+            series_uid=volume.series_uid,
+            n_slices=n,
+            probabilities=np.full((n, len(LABELS)), np.nan, np.float32),
+            done=np.zeros(n, bool),
+            started_s=time.perf_counter(),
+        )
+
+    @property
+    def n_done(self) -> int:
+        return int(self.done.sum()) if self.done is not None else 0
+
+    @property
+    def complete(self) -> bool:
+        return self.findings is not None
+
+    def max_any(self) -> float | None:
+        values = self.probabilities[:, 0]
+        finite = values[np.isfinite(values)]
+        return float(finite.max()) if finite.size else None
+
+    def add(self, result: SliceResult) -> None:
+        i = int(result.index)
+        self.probabilities[i] = [result.probabilities[label] for label in LABELS]
+        maps = dict(result.subtype_cams)
+        if result.cam is not None:
+            maps["any"] = result.cam
+        for label, cam in maps.items():
+            arr = self.cams.get(label)
+            if arr is None:
+                arr = self.cams[label] = np.zeros((self.n_slices, *np.shape(cam)), np.float16)
+            arr[i] = cam
+        if result.to_image is not None:
+            if self.affines is None:
+                self.affines = np.full((self.n_slices, 2, 3), np.nan)
+            self.affines[i] = np.asarray(result.to_image, np.float64).reshape(2, 3)
+        assert self.done is not None
+        self.done[i] = True
+
+    def affine(self, index: int) -> np.ndarray | None:
+        if self.affines is None or not np.all(np.isfinite(self.affines[index])):
+            return None
+        return self.affines[index]
+
+
+def with_cam_affine(engine: Any, volume: Volume, result: SliceResult) -> SliceResult:
+    """The result with its CAM placement filled in when the engine left it out (None)."""
+    if result.cam is None or result.to_image is not None:
+        return result
+    from inference.preprocess import make_inputs
+    from viewer.report.images import cam_cell_affine
+
+    config = engine.config
+    prepared = make_inputs(volume.hu, volume.positions_mm, volume.pixel_spacing_mm, config, indices=[result.index])
+    affine = cam_cell_affine(prepared.to_image[0], config.image_size, tuple(np.shape(result.cam)))
+    return replace(result, to_image=affine)
+
+
+class EngineHost:
+    """The inference engine shared by every AI job: loaded once, one batch computed at a time."""
+
+    def __init__(
+        self, weights: Path | str | None, device: str | None, threads: int, batch_size: int
+    ) -> None:
+        self._weights = weights
+        self._device = device
+        self.threads = threads
+        self._batch_size = batch_size
+        self.engine: Any = None
+        self.worker_torch_threads = 0  # torch CPU threads seen by the last inference worker
+        self._engine_lock = threading.Lock()
+        self._compute_lock = threading.Lock()  # one batch at a time, whichever job asks
+        self._late_lock = threading.Lock()
+        self._late_results = 0  # computed for a cancelled run, never sent (worker side)
+
+    @property
+    def late_results(self) -> int:
+        """Results computed for a cancelled run and never sent."""
+        with self._late_lock:
+            return self._late_results
+
+    def load(self) -> Any:
+        """The engine, loaded on first use (any thread)."""
+        with self._engine_lock:
+            if self.engine is None:
+                from inference.predict import Engine
+
+                self.engine = Engine.load(self._weights, device=self._device, threads=self.threads)
+                _log.info("model loaded on %s", self.engine.device)
+            return self.engine
+
+    def warm_up(self, _cancel: threading.Event) -> Iterator[object]:
+        """Worker side: load the engine in the background so the first results come sooner."""
+        try:
+            self.load()
+        except Exception as exc:  # noqa: BLE001 (reported when the user runs the AI)
+            _log.warning("model not loaded at start: %s", type(exc).__name__)
+        return iter(())
+
+    def generate(self, volume: Volume, cancel: threading.Event) -> Iterator[object]:
+        """Worker side: load the engine, check the stack, stream per-slice results."""
+        engine = self.load()
+        # torch's CPU thread count is per calling thread once torch is initialised: cap it here, in
+        # the thread that runs the model, so the GUI keeps its core.
+        import torch
+
+        from inference.device import set_threads
+
+        set_threads(self.threads)
+        self.worker_torch_threads = torch.get_num_threads()
+        yield EngineReady(engine.info, engine.device)
+        acceptance = engine.check(volume)
+        yield StackChecked(volume.stack_id, acceptance)
+        if not acceptance.accepted or cancel.is_set():
+            return
+        results = engine.iter_predict(
+            volume, cams=True, cam_labels=LABELS, batch_size=self._batch_size, cancel=cancel
+        )
+        while True:
+            with self._compute_lock:
+                result = next(results, None)
+                if result is not None and not cancel.is_set():
+                    result = with_cam_affine(engine, volume, result)
+            if result is None:
+                return
+            if cancel.is_set():
+                # Computed for a stack no longer shown: never sent, counted. The rest of this batch
+                # is drained (already computed); the engine stops before the next batch.
+                with self._late_lock:
+                    self._late_results += 1
+                continue
+            yield result
