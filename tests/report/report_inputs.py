@@ -113,3 +113,39 @@ def analysis_for(volume: Volume, *, bleed: bool = True, cams: bool = True) -> St
 
 def tilted_warning() -> StackWarning:
     return StackWarning(GANTRY_TILT, "Gantry tilt of 12.0\u00b0: positions are sheared, not resampled")
+
+
+def second_reading_for(volume: Volume, labels: np.ndarray, *, accepted: bool = True):
+    """A second reading of `volume` whose label map is `labels`, measured by the second reader's own
+    measurement code (areas, components and volumes as the real reader computes them)."""
+    from inference.readers.blast_ct.grid import slice_extents_mm
+    from inference.readers.blast_ct.measure import class_volumes_ml, find_components, slice_areas_mm2
+    from inference.readers.blast_ct.results import SecondReadResult
+
+    spacing = (float(volume.spacing_mm[1]), float(volume.spacing_mm[2]))
+    labels = np.asarray(labels, np.uint8)
+    components = find_components(labels, slice_extents_mm(volume), spacing) if accepted else ()
+    return SecondReadResult(
+        series_uid=volume.series_uid,
+        stack_id=volume.stack_id,
+        labels=labels,
+        slice_area_mm2=slice_areas_mm2(labels, spacing),
+        volumes_ml=class_volumes_ml(components),
+        components=components,
+        models=("blast-ct-v1/model_1",),
+        weights_sha256=("cd" * 32,),
+        device="cpu",
+        seconds=42.0,
+        acceptance=Acceptance(accepted, "" if accepted else "not a head CT"),
+    )
+
+
+def bleed_labels(volume: Volume, *, label: int = 2, slices: tuple[int, ...] = BLEED_SLICES, radius: float = 0.09) -> np.ndarray:
+    """A label map with one disc of `label` on `slices`, where head_volume puts its bleed."""
+    n, size, _ = volume.hu.shape
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    blob = np.hypot(yy - 0.35 * size, xx - 0.68 * size) < radius * size
+    labels = np.zeros((n, size, size), np.uint8)
+    for k in slices:
+        labels[k][blob] = label
+    return labels

@@ -7,7 +7,7 @@ import numpy as np
 from report_inputs import head_volume
 
 from inference.preprocess import PreprocessConfig, make_inputs
-from viewer.report.images import INFERNO, brain_window_image, cam_cell_affine, heatmap_overlay_image
+from viewer.report.images import HEATMAP_LUT, brain_window_image, cam_cell_affine, heatmap_overlay_image
 
 
 def _coloured(img: np.ndarray) -> np.ndarray:
@@ -45,5 +45,5 @@ def test_overlay_keeps_anatomy_visible_and_clean_areas_grey() -> None:
     assert np.array_equal(over[clean][:, 0], plain[clean])  # no tint where the CAM is zero
     hot = over[24:40, 24:40]
     assert hot.std(axis=(0, 1)).max() > 5  # the ventricle still shows through the colour
-    top = INFERNO[255].astype(int)
+    top = HEATMAP_LUT[255].astype(int)
     assert np.abs(hot - top).sum(axis=2).min() > 30  # never opaque colour

@@ -1,8 +1,12 @@
-"""`ichview analyze PATH... --pdf OUT.pdf --json OUT.json [--device cpu|cuda] [--weights FILE] [--threads N]`
+"""`ichview analyze PATH... --pdf OUT.pdf --json OUT.json [--device cpu|cuda] [--weights FILE] [--threads N]
+[--second-reader on|off] [--second-models N]`
 
 Headless (no display, no Qt): every image stack found in PATH (what `ichview info` takes: folders,
 DICOMDIR files, single files) is either analysed by the AI or listed as not analysed with the
 reason (not CT, localizer, refused by the engine's acceptance check, pixels that cannot be decoded).
+Each analysed stack is read by both readers: the fast slice classifier first, then the lesion
+segmenter BLAST-CT (minutes per study on a CPU; `--second-reader off` skips it and the verdict is
+then the first reader's alone, marked provisional). The verdict combines both (viewer.report.verdict).
 Files the scan skipped are listed too. A progress bar goes to stderr; a short summary without
 patient data goes to stdout. Both reports are rendered in memory, then written atomically.
 
@@ -42,6 +46,8 @@ from viewer.cli.no_series import no_series_reason
 
 if TYPE_CHECKING:  # torch is imported only when a stack is analysed
     from inference.predict import Engine
+    from inference.readers.blast_ct.segment import SecondReader
+    from viewer.report.verdict import VerdictRule
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -127,6 +133,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, metavar="FILE", help="model file (default: the shipped model)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model")
     parser.add_argument("--no-cams", action="store_true", help="skip heat maps (faster; key images without overlay)")
+    parser.add_argument(
+        "--second-reader", choices=("on", "off"), default="on",
+        help="the lesion segmenter BLAST-CT after the slice classifier (default on; off: provisional verdict)",
+    )
+    parser.add_argument(
+        "--second-models", type=int, metavar="N",
+        help="BLAST-CT ensemble members to run (default: 1 on a CPU, all shipped on CUDA)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -144,6 +158,8 @@ def _check_outputs(args: argparse.Namespace) -> str:
     outputs = [p for p in (args.pdf, args.json) if p is not None]
     if args.threads is not None and args.threads < 1:
         return "--threads must be at least 1"
+    if args.second_models is not None and args.second_models < 1:
+        return "--second-models must be at least 1"
     if args.pdf is not None and args.json is not None and args.pdf.resolve() == args.json.resolve():
         return "--pdf and --json name the same file"
     study_dirs = []
@@ -180,7 +196,34 @@ def _not_analysed(stack: Stack, reason: str) -> NotAnalysed:
     )
 
 
-def _analyse_stack(engine: Engine, stack: Stack, progress: TerminalProgress, *, cams: bool) -> StackFindings | NotAnalysed:
+def _second_read(second: SecondReader, volume: Volume, progress: TerminalProgress, share: int) -> object:
+    """Run the second reader, crediting `share` slices of the bar as it goes; its result."""
+    from inference.readers.blast_ct.results import SecondReadProgress, SecondReadResult
+
+    result = None
+    credited = 0
+    for item in second.iter_segment(volume):
+        if isinstance(item, SecondReadProgress):
+            target = item.done * share // max(item.total, 1)
+            progress.advance(target - credited)
+            credited = target
+        elif isinstance(item, SecondReadResult):
+            result = item
+    progress.advance(share - credited)
+    if result is None:
+        raise IchviewError(f"the second reader stopped before finishing stack {volume.stack_id}")
+    return result
+
+
+def _analyse_stack(
+    engine: Engine,
+    stack: Stack,
+    progress: TerminalProgress,
+    *,
+    cams: bool,
+    second: SecondReader | None = None,
+    rule: VerdictRule | None = None,
+) -> StackFindings | NotAnalysed:
     """Load, check and run one stack; a stack that cannot be used becomes NotAnalysed."""
     from inference.labels import LABELS
     from inference.results import Acceptance, StackAnalysis
@@ -206,6 +249,7 @@ def _analyse_stack(engine: Engine, stack: Stack, progress: TerminalProgress, *, 
     acceptance = engine.check(volume)
     if not acceptance.accepted:
         progress.advance(remaining)
+        progress.advance(stack.n_slices if second is not None else 0)
         refused = StackAnalysis(volume.series_uid, volume.stack_id, acceptance, engine.info, engine.device)
         return summarize_stack(volume, refused)
     n = volume.n_slices
@@ -238,7 +282,12 @@ def _analyse_stack(engine: Engine, stack: Stack, progress: TerminalProgress, *, 
         probabilities=probs,
         cams=maps,
     )
-    findings = summarize_stack(volume, analysis)
+    reading = None
+    if second is not None:
+        progress.set_label(f"lesion segmentation (BLAST-CT, {len(second.members)} model{'s' if len(second.members) != 1 else ''})")
+        reading = _second_read(second, volume, progress, stack.n_slices)
+    extra = {} if rule is None else {"rule": rule}
+    findings = summarize_stack(volume, analysis, second=reading, **extra)
     if affines and findings.key_slices:
         findings = attach_cam_affines(findings, affines)
     return findings
@@ -250,12 +299,17 @@ def analyze_tree(
     *,
     cams: bool = True,
     progress_stream: TextIO | None = None,
+    second: SecondReader | None = None,
+    rule: VerdictRule | None = None,
 ) -> StudyFindings:
-    """Analyse every stack of a tree (or say why not) and summarise; scan-skipped files are listed."""
+    """Analyse every stack of a tree with both readers (or say why not) and summarise; scan-skipped
+    files are listed. Without `second` the verdicts are the first reader's alone (provisional)."""
     stacks = tree.stacks()
     candidates = [s for s in stacks if not _pre_reason(s)]
     progress = TerminalProgress(
-        sum(s.n_slices for s in candidates), progress_stream or sys.stderr, enabled=progress_stream is not None
+        sum(s.n_slices for s in candidates) * (2 if second is not None else 1),
+        progress_stream or sys.stderr,
+        enabled=progress_stream is not None,
     )
     findings: list[StackFindings] = []
     not_analysed: list[NotAnalysed] = []
@@ -267,7 +321,7 @@ def analyze_tree(
                 continue
             series = f"series {stack.slices[0].series_number}" if stack.slices[0].series_number is not None else "series"
             progress.set_label(f"stack {number}/{len(stacks)} ({series}, {stack.n_slices} slices)")
-            result = _analyse_stack(engine, stack, progress, cams=cams)
+            result = _analyse_stack(engine, stack, progress, cams=cams, second=second, rule=rule)
             if isinstance(result, NotAnalysed):
                 not_analysed.append(result)
             else:
@@ -275,7 +329,8 @@ def analyze_tree(
     finally:
         progress.close()
     not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
-    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device)
+    extra = {} if rule is None else {"rule": rule}
+    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device, **extra)
 
 
 def _summary(study: StudyFindings, out: TextIO) -> None:
@@ -285,6 +340,16 @@ def _summary(study: StudyFindings, out: TextIO) -> None:
         label = f"series {number}" if number is not None else "series"
         where = f"max P(any) {s.max_any:.2f} on slice {s.max_any_slice}/{s.n_slices}"
         print(f"{s.stack_id} ({label}): {s.verdict_text} ({where}, threshold {s.threshold:.2f})", file=out)
+        if s.lesions is not None and s.lesions.analysed:
+            vols = ", ".join(f"{c} {v:.1f} mL" for c, v in s.lesions.volumes_ml.items())
+            print(f"  BLAST-CT ({len(s.lesions.models)} model{'s' if len(s.lesions.models) != 1 else ''}, "
+                  f"{s.lesions.seconds:.0f} s): {vols}", file=out)
+        elif s.lesions is not None:
+            print(f"  BLAST-CT: not read: {s.lesions.reason}", file=out)
+        if s.verdict is not None:
+            print(f"  verdict: {s.verdict.basis}" + (" (provisional: one reader)" if s.verdict.provisional else ""), file=out)
+            if s.verdict.disagreement:
+                print(f"  readers disagree: {s.verdict.disagreement}", file=out)
     for n in study.not_analysed:
         if n.series_uid:
             print(f"{n.stack_id or n.series_uid}: not analysed: {n.reason}", file=out)
@@ -292,7 +357,8 @@ def _summary(study: StudyFindings, out: TextIO) -> None:
     if n_files:
         print(f"{n_files} file{'s' if n_files != 1 else ''} skipped by the scan (listed in the reports)", file=out)
     print(f"Study: {study.verdict_text}", file=out)
-    print("Research and triage aid only: trained on synthetic data, not clinically validated, not a diagnosis.", file=out)
+    print("Research and triage aid only, not a diagnosis and not clinically validated. Lesion segmentation: "
+          "BLAST-CT, Monteiro et al., Lancet Digital Health 2020.", file=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,10 +390,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from inference.predict import Engine
 
+        from viewer.report.verdict import VerdictRule
+
         engine = Engine.load(args.weights, device=args.device, threads=args.threads)
+        rule = VerdictRule.from_metadata(engine.metadata.extra)
         if not args.quiet:
             print(f"Model {engine.info.name} {engine.info.version} on {engine.device}", file=sys.stderr, flush=True)
-        study = analyze_tree(tree, engine, cams=not args.no_cams, progress_stream=None if args.quiet else sys.stderr)
+        second = None
+        if args.second_reader == "on":
+            from inference.readers.blast_ct.segment import SecondReader
+
+            second = SecondReader.load(args.second_models, device=args.device, threads=args.threads)
+            if not args.quiet:
+                print(f"Second reader BLAST-CT, {len(second.members)} model(s) on {second.device}", file=sys.stderr, flush=True)
+        study = analyze_tree(
+            tree, engine, cams=not args.no_cams, progress_stream=None if args.quiet else sys.stderr,
+            second=second, rule=rule,
+        )
         outputs: list[tuple[Path, bytes]] = []
         if args.json is not None:
             from viewer.report.json_report import findings_json_bytes

@@ -1,7 +1,9 @@
 """Findings: what the AI saw in a stack and in a study, in words a reader can check (no Qt).
 
-The verdict uses the model's stored operating threshold only: a stack is "hemorrhage suspected" when
-the maximum per-slice `any` probability is >= `ModelInfo.threshold`. Subtype slice ranges are the
+A stack's verdict comes from `viewer.report.verdict.decide`, which combines the first reader (ours:
+per-slice probabilities against the model's stored operating threshold `ModelInfo.threshold`) with
+the second reader (BLAST-CT's lesion segmentation and volumes, `LesionFindings`); without a second
+reading it is the first reader's alone, marked provisional. Subtype slice ranges are the
 contiguous runs of slices whose subtype probability is >= that same threshold. Slice numbers shown
 to people are 1-based in display order (`index + 1`, inferior to superior for axial stacks); JSON
 keeps the 0-based `index` as well.
@@ -18,17 +20,31 @@ from datetime import datetime, timezone
 import numpy as np
 
 from inference.labels import LABELS, SUBTYPES
+from inference.readers.blast_ct.results import (
+    BLOOD_CLASSES,
+    LESION_CLASSES,
+    LesionComponent,
+    SecondReadResult,
+)
 from inference.results import ModelInfo, StackAnalysis
 from viewer.core.volume import StudyMetadata, Volume
 from viewer.core.warnings import StackWarning
+from viewer.report.verdict import DEFAULT_RULE, SECOND_READER_CITATION, Verdict, VerdictRule, decide
 
 VERDICT_POSITIVE = "Hemorrhage suspected"
 VERDICT_NEGATIVE = "No hemorrhage detected \u2014 does not exclude hemorrhage"
 VERDICT_NOT_ANALYSED = "Not analysed"
 HONEST_USE = (
-    "Research and triage aid only. The model was trained on synthetic data only, is not clinically "
-    "validated and is not a diagnosis: a qualified reader must review the images."
+    "Research and triage aid only, not a diagnosis and not clinically validated: the slice classifier "
+    "was trained on synthetic data only; the lesion segmenter (BLAST-CT) on real head CT of trauma "
+    "patients, which is not this scan's population. A qualified reader must review the images."
 )
+LESION_NAMES: dict[str, str] = {
+    "IPH": "Intraparenchymal haemorrhage",
+    "EAH": "Extra-axial haemorrhage (subdural, epidural or subarachnoid)",
+    "oedema": "Perilesional oedema",
+    "IVH": "Intraventricular haemorrhage",
+}
 LABEL_NAMES: dict[str, str] = {
     "any": "Any hemorrhage",
     "epidural": "Epidural",
@@ -116,10 +132,68 @@ class KeySlice:
     # (2, 3) affine: source image [row, col] = cam_to_image @ [y, x, 1] for CAM cell centre (y, x).
     # None: unknown, and the CAM is stretched over the whole image (see `attach_cam_affines`).
     cam_to_image: np.ndarray | None = None
+    # The second reader's labels on this slice ((rows, cols) uint8, 0 none, 1.. LESION_CLASSES), or None.
+    lesion_labels: np.ndarray | None = None
 
     @property
     def slice_number(self) -> int:
         return self.index + 1
+
+
+@dataclass(frozen=True, eq=False)
+class LesionFindings:
+    """The second reader's findings on one stack (BLAST-CT), or why it did not read it."""
+
+    analysed: bool
+    reason: str  # why not; "" when analysed
+    volumes_ml: dict[str, float]  # per LESION_CLASSES (components >= min_component_ml)
+    components: tuple[LesionComponent, ...]  # largest first
+    slice_area_mm2: np.ndarray  # (n_slices, len(LESION_CLASSES)) float32
+    min_component_ml: float
+    models: tuple[str, ...]
+    weights_sha256: tuple[str, ...]
+    device: str
+    seconds: float
+    notes: tuple[str, ...] = ()
+    citation: str = SECOND_READER_CITATION
+
+    @property
+    def blood_ml(self) -> float:
+        """Total volume of the blood classes (IPH, EAH, IVH) in mL."""
+        return float(sum(self.volumes_ml.get(c, 0.0) for c in BLOOD_CLASSES))
+
+    def largest_blood(self) -> LesionComponent | None:
+        blood = [c for c in self.components if c.label in BLOOD_CLASSES]
+        return max(blood, key=lambda c: c.volume_ml) if blood else None
+
+    def lesion_slices(self) -> np.ndarray:
+        """Per slice: True where the second reader marked any blood class."""
+        idx = [LESION_CLASSES.index(c) for c in BLOOD_CLASSES]
+        return self.slice_area_mm2[:, idx].sum(axis=1) > 0 if self.slice_area_mm2.size else np.zeros(0, bool)
+
+
+def describe_component(c: LesionComponent) -> str:
+    """E.g. 'EAH 12.3 mL, slices 10-16'."""
+    first, last = c.first_slice + 1, c.last_slice + 1
+    where = f"slice {first}" if first == last else f"slices {first}\u2013{last}"
+    return f"{c.label} {c.volume_ml:.1f} mL, {where}"
+
+
+def lesion_findings(result: SecondReadResult) -> LesionFindings:
+    """The report's view of a second reading."""
+    return LesionFindings(
+        analysed=bool(result.acceptance.accepted),
+        reason="" if result.acceptance.accepted else (result.acceptance.reason or "not read"),
+        volumes_ml={c: float(result.volumes_ml.get(c, 0.0)) for c in LESION_CLASSES},
+        components=tuple(sorted(result.components, key=lambda c: -c.volume_ml)),
+        slice_area_mm2=np.asarray(result.slice_area_mm2, dtype=np.float32),
+        min_component_ml=float(result.min_component_ml),
+        models=tuple(result.models),
+        weights_sha256=tuple(result.weights_sha256),
+        device=result.device,
+        seconds=float(result.seconds),
+        notes=tuple(result.notes),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,6 +224,8 @@ class StackFindings:
     sop_instance_uids: tuple[str, ...] = ()
     # (n_slices, len(LABELS)) float32 in LABELS order; empty when not analysed.
     probabilities: np.ndarray = field(default_factory=lambda: np.zeros((0, len(LABELS)), np.float32))
+    lesions: LesionFindings | None = None  # the second reader's; None when it did not run
+    verdict: Verdict | None = None  # how `ich_suspected` was decided (viewer.report.verdict)
 
     @property
     def verdict_text(self) -> str:
@@ -157,6 +233,11 @@ class StackFindings:
         if self.ich_suspected is None:
             return VERDICT_NOT_ANALYSED
         return VERDICT_POSITIVE if self.ich_suspected else VERDICT_NEGATIVE
+
+    @property
+    def provisional(self) -> bool:
+        """True when only the first reader has read this stack."""
+        return self.verdict is not None and self.verdict.provisional
 
     @property
     def max_any_slice(self) -> int | None:
@@ -196,6 +277,7 @@ class StudyFindings:
     generated_at: datetime  # timezone-aware (UTC)
     ichview_version: str
     honest_use: str = HONEST_USE
+    rule: VerdictRule = DEFAULT_RULE  # how the stacks' verdicts were combined
 
     @property
     def ich_suspected(self) -> bool | None:
@@ -290,12 +372,22 @@ def summarize_stack(
     volume: Volume,
     analysis: StackAnalysis,
     *,
+    second: SecondReadResult | None = None,
+    rule: VerdictRule = DEFAULT_RULE,
     max_key_slices: int = MAX_KEY_SLICES,
 ) -> StackFindings:
-    """Turn one stack's analysis into findings: verdict, maxima, subtype ranges and key slices.
+    """Turn one stack's readings into findings: the combined verdict, maxima, subtype ranges, lesion
+    volumes and key slices (the first reader's top slices, plus the slice of the second reader's
+    largest blood component when it is not among them).
 
-    Raises ValueError when the analysis does not belong to the volume (other series, other length).
+    Raises ValueError when a reading does not belong to the volume (other series, other length).
     """
+    if second is not None and (
+        second.series_uid != volume.series_uid or second.stack_id != volume.stack_id
+        or second.labels.shape[0] != volume.n_slices
+    ):
+        raise ValueError(f"second reading of stack {second.stack_id!r} does not belong to volume {volume.stack_id!r}")
+    lesions = lesion_findings(second) if second is not None else None
     if analysis.series_uid != volume.series_uid or analysis.stack_id != volume.stack_id:
         raise ValueError(
             f"analysis of stack {analysis.stack_id!r} does not belong to volume {volume.stack_id!r}"
@@ -317,7 +409,7 @@ def summarize_stack(
     )
     if not analysis.acceptance.accepted:
         reason = analysis.acceptance.reason or "the engine did not accept this stack"
-        return StackFindings(analysed=False, reason=reason, **common)
+        return StackFindings(analysed=False, reason=reason, lesions=lesions, **common)
     if analysis.model is None:
         raise ValueError(f"analysis of stack {volume.stack_id!r} carries no model information")
     probs = np.asarray(analysis.probabilities, dtype=np.float32)
@@ -335,6 +427,21 @@ def summarize_stack(
     }
     any_finding = findings["any"]
     keys = pick_key_slices(probs[:, 0], threshold=threshold, max_slices=max_key_slices)
+    read = lesions is not None and lesions.analysed
+    largest = lesions.largest_blood() if read else None
+    if largest is not None:
+        k_big = int(round(largest.centroid_index[0]))
+        if k_big not in keys:
+            keys = keys[: max(0, max_key_slices - 1)] + [k_big]
+    verdict = decide(
+        first_max_any=any_finding.max_probability,
+        first_threshold=threshold,
+        first_flagged=any_finding.describe_ranges(),
+        second_ran=read,
+        second_blood_ml=largest.volume_ml if largest is not None else 0.0,
+        second_largest=describe_component(largest) if largest is not None else "",
+        rule=rule,
+    )
     key_slices = tuple(
         KeySlice(
             index=i,
@@ -343,6 +450,7 @@ def summarize_stack(
             probability_any=float(probs[i, 0]),
             hu=np.array(volume.hu[i], copy=True),
             cam=_cam_of(analysis, i),
+            lesion_labels=np.array(second.labels[i], copy=True) if read and second is not None else None,
         )
         for i in keys
     )
@@ -350,13 +458,15 @@ def summarize_stack(
         analysed=True,
         reason="",
         threshold=threshold,
-        ich_suspected=bool(any_finding.max_probability >= threshold),
+        ich_suspected=verdict.suspected,
         max_any=any_finding.max_probability,
         max_any_index=any_finding.max_index,
         any_finding=any_finding,
         subtypes=tuple(findings[s] for s in SUBTYPES),
         key_slices=key_slices,
         probabilities=probs,
+        lesions=lesions,
+        verdict=verdict,
         **common,
     )
 
@@ -396,6 +506,7 @@ def summarize_study(
     device: str = "",
     generated_at: datetime | None = None,
     studies: Sequence[StudyMetadata] = (),
+    rule: VerdictRule = DEFAULT_RULE,
 ) -> StudyFindings:
     """Collect stack findings into a study summary.
 
@@ -424,4 +535,5 @@ def summarize_study(
         device=device,
         generated_at=generated_at or datetime.now(timezone.utc),
         ichview_version=__version__,
+        rule=rule,
     )

@@ -1,42 +1,49 @@
-"""Key images for the findings report: brain-window greyscale and a heat-map overlay (no Qt).
+"""Key images for the findings report: brain-window greyscale, the heat-map overlay and the second
+reader's lesion outlines (no Qt).
 
-The overlay uses inferno (perceptually uniform, readable with the common colour-vision
-deficiencies and in greyscale print), alpha-blended so the anatomy underneath stays visible: a CAM
-value below `floor` is fully transparent, and opacity never exceeds `max_alpha`.
+The heat map uses the viewer's default colour map, CET-L17 (Kovesi's perceptually uniform,
+colour-blind-safe linear map, white-yellow-orange-red-blue; `resources/colormaps/CET-L17.csv`, CC-BY
+4.0) from 0.12 of the way along, exactly as the viewer draws it: its pale low end stays visible on
+grey brain and its dark violet-blue high end on a white hyperdense bleed (inferno's pale yellow
+high end vanished there). Alpha-blended so the anatomy underneath stays visible: a CAM value below
+`floor` is fully transparent, and opacity never exceeds `max_alpha`.
 """
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
+from pathlib import Path
+
 from inference.preprocess import cam_cell_affine, cam_to_image  # noqa: F401 (cam_cell_affine re-exported)
 from viewer.core.windowing import PRESETS_BY_KEY, apply_window
 
+CET_L17_CSV = Path(__file__).resolve().parents[2] / "resources" / "colormaps" / "CET-L17.csv"
+HEATMAP_START = 0.12  # skip the map's near-white start, as the viewer does
+# Lesion classes of the second reader (label values 1..4): Okabe-Ito colours, none of them in the
+# heat map's range.
+LESION_COLOURS: dict[int, tuple[int, int, int]] = {
+    1: (0, 158, 115),  # IPH, bluish green
+    2: (86, 180, 233),  # EAH, sky blue
+    3: (240, 228, 66),  # oedema, yellow
+    4: (204, 121, 167),  # IVH, reddish purple
+}
+
 BRAIN = PRESETS_BY_KEY["brain"]  # W80 / C40
 
-# matplotlib's inferno (CC0), sampled at 32 evenly spaced points; interpolated to 256 below.
-_INFERNO_ANCHORS = np.array(
-    [
-        (0, 0, 4), (4, 3, 18), (11, 7, 36), (22, 11, 57), (35, 12, 76), (49, 10, 92), (62, 9, 102),
-        (77, 13, 108), (90, 17, 110), (103, 22, 110), (116, 26, 110), (128, 31, 108), (143, 36, 105),
-        (155, 41, 100), (168, 46, 95), (180, 51, 89), (193, 58, 80), (204, 66, 72), (215, 75, 63),
-        (224, 85, 54), (233, 97, 43), (239, 110, 33), (245, 123, 23), (248, 137, 12), (251, 151, 6),
-        (252, 168, 13), (251, 184, 29), (249, 199, 47), (246, 215, 70), (242, 232, 101),
-        (243, 245, 134), (252, 255, 164),
-    ],
-    dtype=np.float32,
-)
 
 
-def inferno_lut() -> np.ndarray:
-    """(256, 3) uint8 RGB colour table of inferno."""
-    x = np.linspace(0.0, 1.0, len(_INFERNO_ANCHORS))
-    t = np.linspace(0.0, 1.0, 256)
-    lut = np.stack([np.interp(t, x, _INFERNO_ANCHORS[:, c]) for c in range(3)], axis=1)
-    return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
+def cet_l17_lut(start: float = HEATMAP_START, n: int = 256) -> np.ndarray:
+    """(n, 3) uint8: CET-L17 from `start` to its end, linearly interpolated as pyqtgraph's
+    `ColorMap.getLookupTable(start, 1.0, n)` does (the viewer's heat map)."""
+    table = np.loadtxt(CET_L17_CSV, delimiter=",", dtype=np.float64)
+    pos = np.linspace(0.0, 1.0, table.shape[0])
+    t = np.linspace(start, 1.0, n)
+    lut = np.stack([np.interp(t, pos, table[:, c] * 255.0) for c in range(3)], axis=1)
+    return np.clip(lut, 0, 255).astype(np.uint8)
 
 
-INFERNO = inferno_lut()
+HEATMAP_LUT = cet_l17_lut()
 
 
 def brain_window_image(hu: np.ndarray, *, width_hu: float = BRAIN.width_hu, center_hu: float = BRAIN.center_hu) -> Image.Image:
@@ -62,7 +69,7 @@ def heatmap_overlay_image(
     floor: float = 0.1,
     max_alpha: float = 0.6,
 ) -> Image.Image:
-    """An RGB image: the windowed slice with the CAM in inferno blended over it.
+    """An RGB image: the windowed slice with the CAM in CET-L17 blended over it.
 
     Opacity rises linearly from 0 at `floor` to `max_alpha` at 1.0, so weak activations stay faint
     and the anatomy is never hidden. With `to_image` (CAM cell -> source pixel, see
@@ -74,7 +81,32 @@ def heatmap_overlay_image(
         heat = np.clip(cam_to_image(np.asarray(cam, np.float32), to_image, grey.shape), 0.0, 1.0)
     else:
         heat = resize_cam(cam, grey.shape)
-    colour = INFERNO[np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)].astype(np.float32)
+    colour = HEATMAP_LUT[np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)].astype(np.float32)
     alpha = np.clip((heat - floor) / max(1e-6, 1.0 - floor), 0.0, 1.0) * max_alpha
     rgb = grey[..., None] * (1.0 - alpha[..., None]) + colour * alpha[..., None]
     return Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), mode="RGB")
+
+
+def lesion_outline_image(
+    hu: np.ndarray,
+    labels: np.ndarray,
+    *,
+    width_hu: float = BRAIN.width_hu,
+    center_hu: float = BRAIN.center_hu,
+) -> Image.Image:
+    """An RGB image: the windowed slice with each lesion class's outline (its border pixels, one
+    pixel wide, 8-neighbourhood) in `LESION_COLOURS`; the pixels inside stay as they are."""
+    grey = apply_window(np.asarray(hu), width_hu=width_hu, center_hu=center_hu)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    lab = np.asarray(labels)
+    for value, colour in LESION_COLOURS.items():
+        mask = lab == value
+        if not mask.any():
+            continue
+        padded = np.pad(mask, 1)
+        interior = np.ones_like(mask)
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                interior &= padded[1 + dr : 1 + dr + mask.shape[0], 1 + dc : 1 + dc + mask.shape[1]]
+        rgb[mask & ~interior] = colour
+    return Image.fromarray(rgb, mode="RGB")

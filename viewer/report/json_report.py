@@ -14,10 +14,19 @@ from typing import Any
 from inference.labels import LABELS
 from inference.results import ModelInfo
 from viewer.core.atomic import write_atomic
-from viewer.report.findings import KeySlice, LabelFinding, NotAnalysed, SliceRange, StackFindings, StudyFindings
+from viewer.report.findings import (
+    KeySlice,
+    LabelFinding,
+    LesionFindings,
+    NotAnalysed,
+    SliceRange,
+    StackFindings,
+    StudyFindings,
+)
+from viewer.report.verdict import DEFAULT_RULE, SECOND_READER, VerdictRule
 from viewer.core.volume import StudyMetadata
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"  # 1.1: the second reader (lesions) and the combined verdict
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "findings.schema.json"
 
 
@@ -62,6 +71,57 @@ def _key(k: KeySlice) -> dict[str, Any]:
     }
 
 
+def _lesions(les: LesionFindings | None) -> dict[str, Any] | None:
+    if les is None:
+        return None
+    return {
+        "reader": SECOND_READER,
+        "citation": les.citation,
+        "analysed": les.analysed,
+        "reason": les.reason,
+        "volumes_ml": {c: _num(v, 3) for c, v in les.volumes_ml.items()},
+        "blood_ml": _num(les.blood_ml, 3),
+        "min_component_ml": _num(les.min_component_ml, 3),
+        "components": [
+            {
+                "class": c.label,
+                "volume_ml": _num(c.volume_ml, 3),
+                "first_index": c.first_slice,
+                "last_index": c.last_slice,
+                "first_slice_number": c.first_slice + 1,
+                "last_slice_number": c.last_slice + 1,
+                "centroid_index": [_num(v, 2) for v in c.centroid_index],
+            }
+            for c in les.components
+        ],
+        "slice_area_mm2": [[_num(a, 2) for a in row] for row in les.slice_area_mm2.tolist()],
+        "models": list(les.models),
+        "weights_sha256": list(les.weights_sha256),
+        "device": les.device,
+        "seconds": _num(les.seconds, 3),
+        "notes": list(les.notes),
+    }
+
+
+def _verdict_extra(s: StackFindings, rule: VerdictRule) -> dict[str, Any]:
+    v = s.verdict
+    if v is None:
+        return {}
+    return {
+        "readers": list(v.by),
+        "provisional": v.provisional,
+        "first_reader_positive": v.first_reader_positive,
+        "second_reader_positive": v.second_reader_positive,
+        "disagreement": v.disagreement,
+        "basis": v.basis,
+        "rule": {
+            "second_min_ml": _num(rule.second_min_ml),
+            "first_alone_threshold": _num(rule.first_alone_threshold),
+            "source": rule.source,
+        },
+    }
+
+
 def _study(m: StudyMetadata) -> dict[str, Any]:
     return {
         "patient_name": m.patient_name,
@@ -78,7 +138,7 @@ def _study(m: StudyMetadata) -> dict[str, Any]:
     }
 
 
-def _series(s: StackFindings) -> dict[str, Any]:
+def _series(s: StackFindings, rule: VerdictRule = DEFAULT_RULE) -> dict[str, Any]:
     probs = s.probabilities
     slices = [
         {
@@ -110,7 +170,9 @@ def _series(s: StackFindings) -> dict[str, Any]:
             "max_any_index": s.max_any_index,
             "max_any_slice_number": s.max_any_slice,
             "threshold": _num(s.threshold if s.threshold is not None else 0.0),
+            **_verdict_extra(s, rule),
         },
+        "lesions": _lesions(s.lesions),
         "findings": [_label(f) for f in ([s.any_finding] if s.any_finding else []) + list(s.subtypes)],
         "key_slices": [_key(k) for k in s.key_slices],
         "slices": slices,
@@ -159,7 +221,7 @@ def findings_to_json(findings: StudyFindings) -> dict[str, Any]:
         },
         "labels": list(LABELS),
         "studies": [_study(m) for m in findings.studies],
-        "series": [_series(s) for s in findings.stacks],
+        "series": [_series(s, findings.rule) for s in findings.stacks],
         "skipped": [_skipped(n) for n in findings.not_analysed],
         "model": _model(findings.model),
         "device": findings.device,

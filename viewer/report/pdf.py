@@ -38,10 +38,15 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+import numpy as np
+
 from inference.labels import LABELS
+from inference.readers.blast_ct.results import LESION_CLASSES
 from viewer.core.atomic import write_atomic
 from viewer.report.findings import (
     LABEL_NAMES,
+    LESION_NAMES,
+    describe_component,
     KeySlice,
     LabelFinding,
     StackFindings,
@@ -50,7 +55,13 @@ from viewer.report.findings import (
     VERDICT_POSITIVE,
 )
 from viewer.report.fonts import MONO, markup, person_name
-from viewer.report.images import BRAIN, brain_window_image, heatmap_overlay_image
+from viewer.report.images import (
+    BRAIN,
+    LESION_COLOURS,
+    brain_window_image,
+    heatmap_overlay_image,
+    lesion_outline_image,
+)
 from viewer.report.pdf_chart import chart as _chart
 from viewer.report.pdf_chart import colour_bar
 from viewer.report.pdf_page import (
@@ -130,6 +141,17 @@ def _verdict_box(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> Tabl
                 st["base"],
             )
         )
+        for s in findings.stacks:
+            v = s.verdict
+            if v is None:
+                continue
+            prefix = f"{series_title(s)}{stack_suffix(s)}: " if len(findings.stacks) > 1 else ""
+            text = "Decided by: " + (" and ".join(v.by) if v.by else "neither reader found hemorrhage") + f" \u2014 {v.basis}."
+            if v.provisional:
+                text += " Provisional: the lesion segmenter (BLAST-CT) did not read this stack."
+            lines.append(Paragraph(markup(prefix + text), st["base"]))
+            if v.disagreement:
+                lines.append(Paragraph(markup("<b>Readers disagree:</b> ") + escape_text(v.disagreement) + ".", st["base"]))
         if len(findings.stacks) > 1:
             n_pos = sum(1 for s in findings.stacks if s.ich_suspected)
             lines.append(Paragraph(f"{n_pos} of {len(findings.stacks)} analysed stacks suspected.", st["base"]))
@@ -259,6 +281,35 @@ def _model_table(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> Tabl
                   extra=[("LINEABOVE", (0, 0), (-1, 0), 0.6, RULE)])
 
 
+def _lesion_table(stack: StackFindings, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The second reader's volumes by class and its components, with the citation."""
+    les = stack.lesions
+    if les is None:
+        return [Paragraph("Lesion segmentation (BLAST-CT) was not run for this stack.", st["muted"])]
+    if not les.analysed:
+        return [Paragraph(escape_text(f"Lesion segmentation (BLAST-CT) did not read this stack: {les.reason}"), st["muted"])]
+    head = [Paragraph(t, st["label"]) for t in ("Class (BLAST-CT)", "Volume", "Components \u2265 "
+                                               f"{les.min_component_ml:g} mL (slices)")]
+    rows: list[list[object]] = [head]
+    for cls, name in LESION_NAMES.items():
+        comps = [c for c in les.components if c.label == cls]
+        where = "; ".join(describe_component(c).split(", ", 1)[1] + f" ({c.volume_ml:.1f} mL)" for c in comps[:4])
+        if len(comps) > 4:
+            where += f"; {len(comps) - 4} more"
+        rows.append([Paragraph(escape_text(name), st["cell"]), Paragraph(f"{les.volumes_ml.get(cls, 0.0):.1f} mL", st["cell"]),
+                     Paragraph(escape_text(where or "\u2014"), st["cell"])])
+    w = CONTENT_W
+    models = f"{len(les.models)} model{'s' if len(les.models) != 1 else ''}"
+    return [
+        table(rows, [0.42 * w, 0.13 * w, 0.45 * w]),
+        Paragraph(escape_text(
+            f"Second reader: {les.citation}; {models} on {les.device or 'cpu'}, {les.seconds:.0f} s. Trained on "
+            "184 real head CTs with traumatic lesions; volumes under about 1 mL are within its run-to-run noise. "
+            "Oedema is not blood and never decides the verdict." + (" " + " ".join(les.notes) if les.notes else "")),
+            st["muted"]),
+    ]
+
+
 # ------------------------------------------------------------------------------------------ images
 
 
@@ -283,7 +334,10 @@ def _key_image_row(stack: StackFindings, number: int, key: KeySlice, st: dict[st
     if key.hu is not None:
         w, h = _fit(stack, key.hu.shape, box)
         cells.append(Image(_png(brain_window_image(key.hu)), width=w, height=h))
-        if key.cam is not None:
+        if key.lesion_labels is not None and key.lesion_labels.any():
+            cells.append(Image(_png(lesion_outline_image(key.hu, key.lesion_labels)), width=w, height=h))
+            cells.append(_lesion_legend(key.lesion_labels, st))
+        elif key.cam is not None:
             overlay = heatmap_overlay_image(key.hu, key.cam, to_image=key.cam_to_image)
             cells.append(Image(_png(overlay), width=w, height=h))
             cells.append(colour_bar(h, st))
@@ -299,12 +353,16 @@ def _key_image_row(stack: StackFindings, number: int, key: KeySlice, st: dict[st
         Paragraph(f"Position {fmt_mm(key.position_mm)}", st["cell"]),
         Paragraph(f"P(any) <b>{key.probability_any:.2f}</b>, {relation} threshold {threshold:.2f}", st["cell"]),
         Paragraph(_subtypes_at(stack, key.index), st["small"]),
+        Paragraph(escape_text(_lesions_at(stack, key.index)), st["small"]),
         Spacer(1, 3),
         Paragraph(f"Window W{BRAIN.width_hu:.0f} / L{BRAIN.center_hu:.0f} (brain)", st["small"]),
-        Paragraph("Heat map: Grad-CAM of P(any) on the 40\u2013100 HU pixels inside the skull, scaled by the "
-                  "probability; inferno colour map, transparent below 0.1"
-                  + ("." if key.cam_to_image is not None or key.cam is None else "; position approximate (stretched over the image)."),
-                  st["muted"]),
+        Paragraph(
+            "Outlines: lesions segmented by BLAST-CT (Monteiro et al. 2020), coloured by class."
+            if key.lesion_labels is not None and key.lesion_labels.any() else
+            "Heat map: Grad-CAM of P(any) on the 40\u2013100 HU pixels inside the skull, scaled by the "
+            "probability; CET-L17 colour map (as in the viewer), transparent below 0.1"
+            + ("." if key.cam_to_image is not None or key.cam is None else "; position approximate (stretched over the image)."),
+            st["muted"]),
         Spacer(1, 3),
         Paragraph("SOPInstanceUID", st["label"]),
         Paragraph(escape_text(key.sop_instance_uid), st["mono"]),
@@ -325,6 +383,25 @@ def _key_image_row(stack: StackFindings, number: int, key: KeySlice, st: dict[st
         )
     )
     return table
+
+
+def _lesion_legend(labels: np.ndarray, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Colour swatches of the classes present on this slice."""
+    out: list[Flowable] = []
+    for value, cls in enumerate(LESION_CLASSES, start=1):
+        if (labels == value).any():
+            r, g, b = LESION_COLOURS[value]
+            out.append(Paragraph(f'<font color="#{r:02x}{g:02x}{b:02x}">\u25a0</font> {cls}', st["small"]))
+    return out
+
+
+def _lesions_at(stack: StackFindings, index: int) -> str:
+    les = stack.lesions
+    if les is None or not les.analysed or index >= les.slice_area_mm2.shape[0]:
+        return ""
+    areas = [f"{cls} {les.slice_area_mm2[index, k]:.0f} mm\u00b2" for k, cls in enumerate(LESION_CLASSES)
+             if les.slice_area_mm2[index, k] > 0]
+    return ("BLAST-CT on this slice: " + ", ".join(areas)) if areas else "BLAST-CT: no lesion on this slice"
 
 
 def _subtypes_at(stack: StackFindings, index: int) -> str:
@@ -383,6 +460,8 @@ def _story(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> list[Flowa
             Paragraph("Findings by type", st["h3"]),
             _subtype_table(s, st),
             Paragraph(f"\u25b2 reaches the operating threshold {fmt_prob(s.threshold)}.", st["muted"]),
+            Paragraph("Lesions and volumes (second reader)", st["h3"]),
+            *_lesion_table(s, st),
         ]
         if s.warnings:
             story.append(Paragraph("Warnings for this stack", st["h3"]))

@@ -10,7 +10,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from inference.labels import LABELS
 from viewer.report.findings import LABEL_NAMES, StackFindings
-from viewer.report.images import INFERNO
+from viewer.report.images import HEATMAP_LUT
 from viewer.report.fonts import register_fonts
 from viewer.report.pdf_page import INK, MUTED
 
@@ -103,7 +103,7 @@ def colour_bar(height: float, st: dict[str, ParagraphStyle]) -> Drawing:
     steps = 64
     top, bottom = height - 6, 12
     for i in range(steps):
-        r, g, b = (int(c) for c in INFERNO[int(round(i * 255 / (steps - 1)))])
+        r, g, b = (int(c) for c in HEATMAP_LUT[int(round(i * 255 / (steps - 1)))])
         y0 = bottom + (top - bottom) * i / steps
         d.add(Rect(0, y0, bar_w, (top - bottom) / steps + 0.3, fillColor=colors.Color(r / 255, g / 255, b / 255), strokeColor=None))
     d.add(Rect(0, bottom, bar_w, top - bottom, fillColor=None, strokeColor=MUTED, strokeWidth=0.4))
