@@ -18,12 +18,12 @@ from inference.synth.phantom import simple_head_hu
 from inference.synth.study import make_study, write_study
 
 
-def write_ct_study(folder: Path, *, bleed: bool, patient_name: str, seed: int) -> Path:
+def write_ct_study(folder: Path, *, bleed: bool, patient_name: str, seed: int, patient_id: str = "") -> Path:
     """A small synthetic head CT (inference.synth: 128 x 128, 8 mm slices over the mid-brain) with an
     intraparenchymal bleed on a few slices, or none; returns the DICOM folder."""
     spec = SeriesSpec(
         patient_name=patient_name,
-        patient_id=f"CLI-{seed}",
+        patient_id=patient_id or f"CLI-{seed}",
         uid_seed=f"ichview-cli-{seed}",
         series_description="AXIAL 8MM",
         specific_character_set="ISO_IR 192",

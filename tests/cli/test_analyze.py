@@ -23,7 +23,7 @@ POSITIVE_NAME = "山田^太郎"
 def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("studies")
     write_ct_study(root / "bleed", bleed=True, patient_name=POSITIVE_NAME, seed=3)
-    write_mr_series(root / "bleed" / "mr", seed="bleed")
+    write_mr_series(root / "bleed" / "mr", seed="3")  # the same patient and study as the CT (seed 3)
     write_ct_study(root / "clean", bleed=False, patient_name="CLEAN^CASE", seed=4)
     write_mr_series(root / "mr_only", seed="mronly")
     junk = root / "junk"
@@ -89,7 +89,7 @@ def test_clean_study_is_negative_in_every_output(studies: dict[str, Path], tmp_p
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     pdf, js = tmp_path / "neg.pdf", tmp_path / "neg.json"
     code = analyze.main([str(studies["clean"]), "--pdf", str(pdf), "--json", str(js),
-                         "--weights", str(studies["never"]), "--quiet"])
+                         "--weights", str(studies["never"]), "--quiet", "--second-reader", "off"])
     out, err = capsys.readouterr()
     assert code == 0, err
     doc = json.loads(js.read_text(encoding="utf-8"))
@@ -115,7 +115,7 @@ def test_junk_folder_exits_2_with_a_clear_message(studies: dict[str, Path], tmp_
 def test_only_mr_writes_reports_listing_it_and_exits_3(studies: dict[str, Path], tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     js = tmp_path / "mr.json"
-    code = analyze.main([str(studies["mr_only"]), "--json", str(js), "--weights", str(studies["always"])])
+    code = analyze.main([str(studies["mr_only"]), "--json", str(js), "--weights", str(studies["always"]), "--second-reader", "off"])
     capsys.readouterr()
     assert code == 3
     doc = json.loads(js.read_text(encoding="utf-8"))
@@ -139,7 +139,7 @@ def test_failure_mid_export_leaves_no_file(studies: dict[str, Path], tmp_path: P
 
     monkeypatch.setattr(report_pdf, "_chart", broken)
     code = analyze.main([str(studies["bleed"]), "--pdf", str(tmp_path / "r.pdf"), "--json", str(tmp_path / "r.json"),
-                         "--weights", str(studies["always"]), "--quiet"])
+                         "--weights", str(studies["always"]), "--quiet", "--second-reader", "off"])
     err = capsys.readouterr().err
     assert code == 1 and "chart drawing failed" in err
     assert list(tmp_path.iterdir()) == []
@@ -212,14 +212,68 @@ def test_a_folder_of_every_kind_of_dicom_is_analysed_or_explained(tmp_path: Path
     from pydicom.data import get_testdata_file
 
     folder = Path(get_testdata_file("CT_small.dcm")).parent
-    js = tmp_path / "all.json"
-    code = analyze.main([str(folder), "--json", str(js), "--quiet", "--weights", str(write_test_weights(tmp_path / "w.safetensors", threshold=0.5))])
+    out_dir = tmp_path / "reports"
+    out_dir.mkdir()
+    weights = write_test_weights(tmp_path / "w.safetensors", threshold=0.5)
+    code = analyze.main([str(folder), "--json", str(out_dir), "--quiet", "--weights", str(weights), "--second-reader", "off"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    doc = json.loads(js.read_text(encoding="utf-8"))
-    _validate(doc)
-    reasons = [s["reason"] for s in doc["skipped"]]
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out_dir.glob("*.json"))]
+    assert len(docs) > 10  # one report per study of one patient
+    for doc in docs:
+        _validate(doc)
+        assert len(doc["studies"]) == 1
+        assert {s["patient_id"] for s in doc["series"]} <= {doc["studies"][0]["patient_id"]}
+    reasons = [s["reason"] for doc in docs for s in doc["skipped"]]
     assert any("colour images (RGB) are not CT slices" in r for r in reasons)
     assert any("Modality RTDOSE" in r for r in reasons)
     assert any("contrast" in r for r in reasons) and any("not a head CT" in r for r in reasons)
-    assert doc["series"], "the greyscale CT stacks are analysed"
+    assert any(doc["series"] for doc in docs), "the greyscale CT stacks are analysed"
+
+
+def test_two_patients_give_two_reports_each_with_only_its_patient(
+    studies: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder holding two patients: one PDF and one JSON per study, each naming only its own patient;
+    a single output file for such a folder is refused (exit 2, nothing written)."""
+    both = [str(studies["bleed"]), str(studies["clean"])]
+    out = tmp_path / "reports"
+    out.mkdir()
+    args = ["--weights", str(studies["always"]), "--quiet", "--second-reader", "off"]
+    assert analyze.main([*both, "--pdf", str(tmp_path / "one.pdf")] + args) == 2
+    assert "2 studies" in capsys.readouterr().err and not (tmp_path / "one.pdf").exists()
+
+    code = analyze.main([*both, "--pdf", str(out), "--json", str(out / "{patient_id}_{study_date}.json")] + args)
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    pdfs = sorted(out.glob("*.pdf"))
+    jsons = sorted(out.glob("*.json"))
+    assert len(pdfs) == 2 and len(jsons) == 2
+    assert sorted(p.name.split("_")[0] for p in jsons) == ["CLI-3", "CLI-4"]
+    for path in jsons:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        _validate(doc)
+        [study] = doc["studies"]
+        assert path.name.startswith(study["patient_id"])
+        assert {s["patient_id"] for s in doc["series"]} == {study["patient_id"]}
+    texts = {p.name: " ".join(" ".join(_pdf_text(p)).split()) for p in pdfs}
+    [bleed_pdf] = [t for t in texts.values() if "山田 太郎" in t]
+    [clean_pdf] = [t for t in texts.values() if "CLEAN" in t]
+    assert "CLEAN" not in bleed_pdf and "山田" not in clean_pdf
+    assert "and other patients" not in bleed_pdf + clean_pdf
+    assert "Modality MR" in bleed_pdf and "Modality MR" not in clean_pdf  # the MR belongs to the first patient
+
+
+def test_one_patient_two_studies_gives_two_reports(studies: dict[str, Path], tmp_path: Path) -> None:
+    folder = tmp_path / "two_studies"
+    write_ct_study(folder / "a", bleed=False, patient_name="SAME^PATIENT", seed=11, patient_id="SAME-1")
+    write_ct_study(folder / "b", bleed=False, patient_name="SAME^PATIENT", seed=12, patient_id="SAME-1")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = analyze.main([str(folder), "--json", str(out / "{patient_id}_{study_uid}.json"),
+                         "--weights", str(studies["never"]), "--quiet", "--second-reader", "off"])
+    assert code == 0
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out.glob("*.json"))]
+    assert len(docs) == 2
+    assert len({d["studies"][0]["study_uid"] for d in docs}) == 2
+    assert all(len(d["series"]) == 1 and d["verdict"]["ich_suspected"] is False for d in docs)

@@ -127,8 +127,16 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="folder (searched recursively), DICOMDIR or file")
-    parser.add_argument("--pdf", type=Path, metavar="OUT.pdf", help="write the findings report as PDF")
-    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the findings as JSON (every slice)")
+    parser.add_argument(
+        "--pdf", type=Path, metavar="OUT",
+        help="write the findings report as PDF, one per study of one patient: a file name (PATH holds one "
+             "study), an existing folder (ichview_<patient_id>_<study_date>_<accession>_<uid tag>.pdf), or a "
+             "pattern with {patient_id}, {study_date}, {accession}, {study_uid} (e.g. 'out/{patient_id}_{study_date}.pdf')",
+    )
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT",
+        help="write the findings as JSON (every slice), one per study: a file, a folder or a pattern as for --pdf",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: CUDA when present, else CPU")
     parser.add_argument("--weights", type=Path, metavar="FILE", help="model file (default: the shipped model)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model")
@@ -167,11 +175,19 @@ def _check_outputs(args: argparse.Namespace) -> str:
         p = Path(raw).resolve()
         study_dirs.append(p if p.is_dir() else p.parent)
     for out in outputs:
-        target = out.resolve()
-        if target.is_dir():
-            return f"{out}: is a folder; give a file name"
+        from viewer.report.study_split import check_pattern, is_pattern
+
+        if is_pattern(out):
+            problem = check_pattern(out)
+            if problem:
+                return problem
+            target = Path(str(out).split("{", 1)[0] + "x").resolve()
+        else:
+            target = out.resolve()
+        if not is_pattern(out) and target.is_dir():
+            target = target / "x"
         if not target.parent.is_dir():
-            return f"{out}: the folder {out.parent} does not exist (create it first)"
+            return f"{out}: the folder {target.parent} does not exist (create it first)"
         for study in study_dirs:
             if _inside(target, study):
                 return f"{out}: inside the study folder {study}; ichview never writes into a study folder (choose another folder)"
@@ -330,11 +346,33 @@ def analyze_tree(
         progress.close()
     not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
     extra = {} if rule is None else {"rule": rule}
-    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device, **extra)
+    studies = _study_metadata(stacks)
+    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device, studies=studies, **extra)
 
 
-def _summary(study: StudyFindings, out: TextIO) -> None:
-    """Verdicts without patient data."""
+def _study_metadata(stacks: Sequence[Stack]) -> tuple:
+    """One StudyMetadata per (patient, study) of the input, refused stacks' studies included."""
+    from viewer.core.volume_metadata import study_metadata
+
+    seen: dict[tuple[str, str], object] = {}
+    for st in stacks:
+        key = (st.patient_id, st.study_uid)
+        if key not in seen:
+            seen[key] = study_metadata(st.slices[0].meta, study_uid=st.study_uid, patient_id=st.patient_id)
+    return tuple(seen.values())
+
+
+def study_keys(tree: StudyTree) -> dict[str, tuple[str, str]]:
+    """stack_id (and series UID) -> (patient ID, study UID), for splitting reports by study."""
+    keys: dict[str, tuple[str, str]] = {}
+    for st in tree.stacks():
+        keys[st.stack_id] = (st.patient_id, st.study_uid)
+        keys.setdefault(st.series_uid, (st.patient_id, st.study_uid))
+    return keys
+
+
+def _summary(study: StudyFindings, out: TextIO, *, several: bool = False) -> None:
+    """Verdicts without patient data (a study is named by its position, never by patient)."""
     for s in study.stacks:
         number = s.metadata.series_number
         label = f"series {number}" if number is not None else "series"
@@ -357,6 +395,8 @@ def _summary(study: StudyFindings, out: TextIO) -> None:
     if n_files:
         print(f"{n_files} file{'s' if n_files != 1 else ''} skipped by the scan (listed in the reports)", file=out)
     print(f"Study: {study.verdict_text}", file=out)
+    if several:
+        print("", file=out)
     print("Research and triage aid only, not a diagnosis and not clinically validated. Lesion segmentation: "
           "BLAST-CT, Monteiro et al., Lancet Digital Health 2020.", file=out)
 
@@ -407,17 +447,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             tree, engine, cams=not args.no_cams, progress_stream=None if args.quiet else sys.stderr,
             second=second, rule=rule,
         )
+        from viewer.report.study_split import is_pattern, report_path, split_by_study, unique_paths
+
+        per_study = split_by_study(study, study_keys(tree))
+        for out in (args.pdf, args.json):
+            if out is not None and len(per_study) > 1 and not (is_pattern(out) or out.is_dir()):
+                print(
+                    f"ichview analyze: {out}: PATH holds {len(per_study)} studies and a report covers one study of one "
+                    "patient; give a folder or a pattern with {patient_id}, {study_date}, {accession} or {study_uid}",
+                    file=sys.stderr,
+                )
+                return EXIT_BAD_INPUT
         outputs: list[tuple[Path, bytes]] = []
-        if args.json is not None:
-            from viewer.report.json_report import findings_json_bytes
+        for one in per_study:
+            if args.json is not None:
+                from viewer.report.json_report import findings_json_bytes
 
-            outputs.append((args.json, findings_json_bytes(study)))
-        if args.pdf is not None:
-            from viewer.report.pdf import build_findings_pdf
+                outputs.append((report_path(args.json, one, ".json"), findings_json_bytes(one)))
+            if args.pdf is not None:
+                from viewer.report.pdf import build_findings_pdf
 
-            buf = io.BytesIO()
-            build_findings_pdf(study, buf)
-            outputs.append((args.pdf, buf.getvalue()))
+                buf = io.BytesIO()
+                build_findings_pdf(one, buf)
+                outputs.append((report_path(args.pdf, one, ".pdf"), buf.getvalue()))
+        if not unique_paths([p for p, _ in outputs]):
+            print("ichview analyze: two studies would write the same file: add {study_uid} to the pattern", file=sys.stderr)
+            return EXIT_BAD_INPUT
         from viewer.core.atomic import write_files_atomic
 
         write_files_atomic(outputs)
@@ -429,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     for path, _ in outputs:
         print(f"Wrote {path}", file=sys.stderr)
-    _summary(study, sys.stdout)
+    for one in per_study:
+        _summary(one, sys.stdout, several=len(per_study) > 1)
     return EXIT_OK if study.stacks else EXIT_NOTHING_ANALYSED
 
 
