@@ -221,7 +221,16 @@ def _check_safetensors_structure(path: Path) -> dict[str, Any]:
             raise ModelFileError(path, f"corrupt model header ({exc.__class__.__name__})", "copy the model file again") from exc
     if not isinstance(header, dict):
         raise ModelFileError(path, "corrupt model header", "copy the model file again")
-    end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    end = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+                raise ModelFileError(path, "corrupt model header (metadata is not text)", "copy the model file again")
+            continue
+        problem = _tensor_entry_problem(entry)
+        if problem:
+            raise ModelFileError(path, f"corrupt model header: tensor {str(key)[:60]!r} {problem}", "copy the model file again")
+        end = max(end, int(entry["data_offsets"][1]))
     if 8 + n + end > size:
         raise ModelFileError(
             path, f"truncated model file ({size} bytes, {8 + n + end} expected)", "copy the model file again"
@@ -229,14 +238,73 @@ def _check_safetensors_structure(path: Path) -> dict[str, Any]:
     return header
 
 
+# Tensor types a model file may hold: float weights (stored half or full precision) and BatchNorm's
+# int64 step counter. Anything else (int8 quantised weights, complex, bool) is not a model of ours.
+ALLOWED_DTYPES = frozenset({"F16", "BF16", "F32", "I64"})
+_DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "I64": 8}
+MAX_TENSOR_ELEMENTS = 64_000_000
+
+
+def _tensor_entry_problem(entry: Any) -> str:
+    """'' when a safetensors header entry is well formed and of an allowed type, else what is wrong."""
+    if not isinstance(entry, dict):
+        return "is not a tensor description"
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in ALLOWED_DTYPES:
+        return f"has type {str(dtype)[:12]!r} (a model file holds F16/BF16/F32 weights and I64 counters only)"
+    if not (isinstance(shape, list) and len(shape) <= 8 and all(isinstance(d, int) and 0 <= d < 2**31 for d in shape)):
+        return "has a malformed shape"
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) and o >= 0 for o in offsets)):
+        return "has malformed data offsets"
+    n = 1
+    for d in shape:
+        n *= d
+    if n > MAX_TENSOR_ELEMENTS:
+        return f"is too large ({n} elements)"
+    if offsets[1] - offsets[0] != n * _DTYPE_BYTES[dtype]:
+        return "has data offsets that do not match its shape"
+    return ""
+
+
+def _metadata_problem(meta: ModelMetadata) -> str:
+    """'' when the metadata's numbers are in range, else what is out of range."""
+    import math
+
+    if not (math.isfinite(meta.threshold) and 0.0 <= meta.threshold <= 1.0):
+        return f"operating threshold {meta.threshold!r} outside 0..1"
+    if not (math.isfinite(meta.cam_scale) and 0.0 < meta.cam_scale < 1e6):
+        return f"cam_scale {meta.cam_scale!r} is not a positive number"
+    arch = meta.arch
+    for key in ("widths", "blocks", "strides", "dilations"):
+        values = arch.get(key, [])
+        if not isinstance(values, list) or len(values) > 8 or not all(isinstance(v, int) and 0 < v <= 1024 for v in values):
+            return f"architecture {key} {str(values)[:40]} out of range (at most 8 stages of 1..1024)"
+    if sum(arch.get("blocks", [])) > 32:
+        return "architecture asks for more than 32 blocks"
+    for key in ("stem_channels", "in_channels", "n_outputs"):
+        if key in arch and not (isinstance(arch[key], int) and 0 < arch[key] <= 1024):
+            return f"architecture {key} {arch[key]!r} out of range"
+    pre = meta.preprocess
+    if not (0.1 <= pre.pixel_mm <= 20.0 and 8 <= pre.image_size <= 1024 and pre.n_slabs <= 15):
+        return f"pre-processing grid {pre.image_size} px of {pre.pixel_mm} mm ({pre.n_slabs} slabs) out of range"
+    rule = meta.extra.get("verdict_rule") if isinstance(meta.extra, dict) else None
+    if rule is not None and not isinstance(rule, dict):
+        return "verdict_rule is not an object"
+    return ""
+
+
 def _metadata_from_header(path: Path, header: Mapping[str, Any]) -> ModelMetadata:
     meta = (header.get("__metadata__") or {}).get(METADATA_KEY)
     if meta is None:
         raise ModelFileError(path, "no ichview metadata in the model file", "save models with inference.weights.save_weights")
     try:
-        return ModelMetadata.from_json(meta)
-    except (ValueError, KeyError, TypeError) as exc:
+        metadata = ModelMetadata.from_json(meta)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(path, f"unreadable model metadata: {exc}", "save models with inference.weights.save_weights") from exc
+    problem = _metadata_problem(metadata)
+    if problem:
+        raise ModelFileError(path, f"model metadata out of range: {problem}", "use the model file that came with ichview")
+    return metadata
 
 
 def read_metadata(path: Path | str | None = None) -> ModelMetadata:
@@ -319,6 +387,9 @@ def load_weights(
     meta = file_meta or metadata
     if meta is None:
         raise ModelFileError(path, "no metadata in the model file", "pass metadata= or use a .safetensors file")
+    problem = _metadata_problem(meta)
+    if problem:
+        raise ModelFileError(path, f"model metadata out of range: {problem}", "use the model file that came with ichview")
     try:
         model = build_model(meta.arch)
     except (ValueError, TypeError) as exc:

@@ -181,3 +181,61 @@ def test_preprocess_channels_must_match_the_network(tmp_path: Path) -> None:
     save_weights(path, build_model(SMALL), meta)
     with pytest.raises(ModelFileError, match="9 channels"):
         load_weights(path)
+
+
+def _rewrite(path: Path, tensors: dict, meta_json: str) -> None:
+    """Write a safetensors file with the given tensors and metadata, and a matching sidecar."""
+    from safetensors.torch import save
+
+    data = save(tensors, metadata={"ichview": meta_json})
+    path.write_bytes(data)
+    import hashlib
+
+    sidecar_path(path).write_text(f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda m: dataclasses.replace(m, threshold=2.0), "threshold 2.0 outside 0..1"),
+        (lambda m: dataclasses.replace(m, threshold=float("nan")), "threshold nan"),
+        (lambda m: dataclasses.replace(m, cam_scale=-1.0), "cam_scale"),
+        (lambda m: dataclasses.replace(m, arch={**m.arch, "blocks": [100000, 1, 1, 1]}), "blocks"),
+        (lambda m: dataclasses.replace(m, preprocess=PreprocessConfig(image_size=100000, pixel_mm=4.0)), "pre-processing grid"),
+    ],
+)
+def test_out_of_range_metadata_is_refused_before_building(saved: tuple[Path, torch.nn.Module], change, words: str) -> None:
+    path, model = saved
+    state = {k: v.detach().to(torch.float16) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    _rewrite(path, state, change(_metadata()).to_json())
+    with pytest.raises(ModelFileError, match="out of range") as err:
+        load_weights(path)
+    assert words in str(err.value)
+
+
+def test_int8_tensors_and_malformed_header_entries_are_refused(saved: tuple[Path, torch.nn.Module]) -> None:
+    path, model = saved
+    state = {k: v.detach().to(torch.int8) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    _rewrite(path, state, _metadata().to_json())
+    with pytest.raises(ModelFileError, match="I8"):
+        load_weights(path)
+    # A header entry that is not a tensor description: a clear refusal, never a traceback.
+    import json
+    import struct
+
+    good = {k: v.detach().to(torch.float16) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    _rewrite(path, good, _metadata().to_json())
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    first = next(k for k in header if k != "__metadata__")
+    for bad in ("oops", {"dtype": "F16", "shape": "x", "data_offsets": [0, 2]}, {"dtype": "F16", "shape": [1], "data_offsets": [0]}):
+        header[first] = bad
+        text = json.dumps(header).encode()
+        data = struct.pack("<Q", len(text)) + text + raw[8 + n :]
+        path.write_bytes(data)
+        import hashlib
+
+        sidecar_path(path).write_text(f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+        with pytest.raises(ModelFileError, match="corrupt model header"):
+            load_weights(path)
