@@ -277,3 +277,36 @@ def test_one_patient_two_studies_gives_two_reports(studies: dict[str, Path], tmp
     assert len(docs) == 2
     assert len({d["studies"][0]["study_uid"] for d in docs}) == 2
     assert all(len(d["series"]) == 1 and d["verdict"]["ich_suspected"] is False for d in docs)
+
+
+def test_output_into_another_study_folder_is_refused(studies: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Analysing one study with the report aimed at another study's DICOM folder: refused, nothing written."""
+    dicom_folder = studies["bleed"] / "dicom"
+    assert dicom_folder.is_dir()
+    before = sorted(p.name for p in dicom_folder.iterdir())
+    code = analyze.main([str(studies["clean"]), "--json", str(dicom_folder / "f.json"), "--second-reader", "off"])
+    assert code == 2 and "holds DICOM files of a study" in capsys.readouterr().err
+    assert sorted(p.name for p in dicom_folder.iterdir()) == before
+
+
+def test_sigterm_leaves_no_partial_file(studies: dict[str, Path], tmp_path: Path) -> None:
+    """SIGTERM while analysing (the second reader runs for seconds): exit 130, the output folder as it was."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "r.json").write_text("previous report")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "viewer", "analyze", str(studies["clean"]), "--pdf", str(out / "r.pdf"),
+         "--json", str(out / "r.json"), "--weights", str(studies["never"]), "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(4.0)  # start-up and the first reader take ~3 s; the second reader runs well past that
+    assert proc.poll() is None, "finished before the signal: the test needs a slower step"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert sorted(p.name for p in out.iterdir()) == ["r.json"]
+    assert (out / "r.json").read_text() == "previous report"

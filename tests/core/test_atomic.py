@@ -59,3 +59,53 @@ def test_target_that_is_a_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="folder of that name"):
         write_bytes_atomic(tmp_path / "out.pdf", b"x")
     assert [p.name for p in tmp_path.iterdir()] == ["out.pdf"]
+
+
+def test_several_files_all_or_nothing_restores_the_old_first_file(tmp_path: Path) -> None:
+    """A failed second file leaves the first file's old contents (not the new ones, not nothing)."""
+    from viewer.core.atomic import write_files_atomic
+
+    first = tmp_path / "r.json"
+    first.write_bytes(b"old json")
+    blocked = tmp_path / "r.pdf"
+    blocked.mkdir()  # the second target cannot be written
+    with pytest.raises(ExportError, match="r.pdf"):
+        write_files_atomic([(first, b"new json"), (blocked, b"%PDF")])
+    assert first.read_bytes() == b"old json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.pdf"]  # no temp or backup left
+
+
+def test_several_files_rename_failure_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os as _os
+
+    from viewer.core import atomic
+    from viewer.core.atomic import write_files_atomic
+
+    a, b = tmp_path / "a.json", tmp_path / "b.pdf"
+    a.write_bytes(b"old a")
+    real_replace = _os.replace
+    calls = {"n": 0}
+
+    def flaky(src, dst):  # the move of the second new file onto its target fails
+        if str(dst) == str(b):
+            calls["n"] += 1
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", flaky)
+    with pytest.raises(ExportError, match="no space left"):
+        write_files_atomic([(a, b"new a"), (b, b"new b")])
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert calls["n"] == 1
+    assert a.read_bytes() == b"old a" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_several_files_written_together(tmp_path: Path) -> None:
+    from viewer.core.atomic import write_files_atomic
+
+    a, b = tmp_path / "a.json", tmp_path / "b.pdf"
+    b.write_bytes(b"old")
+    write_files_atomic([(a, b"A"), (b, b"B")])
+    assert a.read_bytes() == b"A" and b.read_bytes() == b"B"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.pdf"]

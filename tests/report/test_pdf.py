@@ -198,3 +198,19 @@ def test_two_patients_two_stacks_and_a_refused_one(tmp_path: Path) -> None:
     assert "1 of 2 analysed stacks suspected" in first
     assert "Bone kernel (BONE): the model reads soft-tissue kernels only" in first
     assert "patient ID PID-0077" in _flat(pages[3][0])
+
+
+def test_any_text_length_and_control_characters_fit(tmp_path: Path) -> None:
+    """A 2,000-character patient name, a 64 KB description and control characters: the PDF is written,
+    long values are cut with a visible mark and no escape sequence reaches the page."""
+    import dataclasses
+
+    vol = head_volume(patient_name="LONG^" + "A" * 2000 + "\x1b[31m", size=64)
+    meta = dataclasses.replace(vol.metadata, study_description="D" * 65536, series_description="S\nE\rR" * 5000)
+    vol = dataclasses.replace(vol, metadata=meta)
+    stack = summarize_stack(vol, analysis_for(vol))
+    path = write_findings_pdf(tmp_path / "long.pdf", summarize_study([stack]))
+    text = " ".join(t for t, _ in _pages(path))
+    assert "more characters not shown" in text
+    assert "\x1b" not in text and "[31m" not in text
+    assert len(_pages(path)) <= 6

@@ -17,12 +17,13 @@ Exit codes:
   2  bad input: wrong arguments, no DICOM image series in PATH, an output inside a study folder
      or in a folder that does not exist
   3  reports written, but no stack could be analysed (each is listed with its reason)
-  130 interrupted (Ctrl-C); nothing written
+  130 interrupted (Ctrl-C or SIGTERM); nothing written, existing files untouched
 """
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -161,6 +162,33 @@ def _inside(child: Path, parent: Path) -> bool:
     return True
 
 
+def _holds_dicom(folder: Path, *, limit: int = 500) -> bool:
+    """Whether `folder` itself (not below) holds a DICOM file: a DICOMDIR, or a file with the Part-10
+    'DICM' marker among its first `limit` entries (bounded: never reads more than 132 bytes a file)."""
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return False
+    with entries:
+        for n, entry in enumerate(entries):
+            if n >= limit:
+                break
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if entry.name.upper() == "DICOMDIR":
+                    return True
+                if entry.stat().st_size < 132:
+                    continue
+                with open(entry.path, "rb") as fh:
+                    fh.seek(128)
+                    if fh.read(4) == b"DICM":
+                        return True
+            except OSError:
+                continue
+    return False
+
+
 def _check_outputs(args: argparse.Namespace) -> str:
     """'' when the outputs are acceptable, else the reason (exit 2)."""
     outputs = [p for p in (args.pdf, args.json) if p is not None]
@@ -191,6 +219,9 @@ def _check_outputs(args: argparse.Namespace) -> str:
         for study in study_dirs:
             if _inside(target, study):
                 return f"{out}: inside the study folder {study}; ichview never writes into a study folder (choose another folder)"
+        if _holds_dicom(target.parent):
+            return (f"{out}: the folder {target.parent} holds DICOM files of a study; ichview never writes reports "
+                    "beside patient images (choose another folder)")
     return ""
 
 
@@ -401,8 +432,27 @@ def _summary(study: StudyFindings, out: TextIO, *, several: bool = False) -> Non
           "BLAST-CT, Monteiro et al., Lancet Digital Health 2020.", file=out)
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `ichview analyze`; returns the exit code (see the module docstring)."""
+    """Run `ichview analyze`; returns the exit code (see the module docstring). SIGTERM is handled as
+    Ctrl-C: the run stops, and nothing is left half-written (temp files removed, targets restored)."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     for stream in (sys.stdout, sys.stderr):  # an ASCII-only terminal must not crash on an em dash
         reconfigure = getattr(stream, "reconfigure", None)
@@ -477,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         write_files_atomic(outputs)
     except KeyboardInterrupt:
-        print("ichview analyze: interrupted; nothing written", file=sys.stderr)
+        print("ichview analyze: interrupted; nothing written (files already there are as they were)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (IchviewError, RuntimeError, ValueError, OSError) as exc:
         print(f"ichview analyze: {exc}", file=sys.stderr)

@@ -89,15 +89,69 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
 
 
 def write_files_atomic(outputs: list[tuple[Path, bytes]]) -> None:
-    """Write each (path, bytes) atomically; if a later one fails, remove the files this call created."""
-    created: list[Path] = []
+    """Write several files all or nothing.
+
+    Every file is first written completely to a temp file beside its target (a failure there
+    removes the temps and touches no target). Then each target is replaced in turn, an existing one
+    kept as a hidden backup until all are in place; if a replacement fails (or the process is
+    interrupted), the targets already replaced get their old contents back (or are removed when
+    they did not exist) and ExportError names the file that failed.
+    """
+    staged: list[tuple[Path, Path]] = []
     try:
         for path, data in outputs:
-            existed = path.exists()
-            write_bytes_atomic(path, data)
-            if not existed:
-                created.append(path)
-    except BaseException:
-        for path in created:
-            path.unlink(missing_ok=True)
-        raise
+            target = Path(path)
+            if target.is_dir():
+                raise ExportError(target, "a folder of that name exists", "give a file name")
+            folder = target.parent if str(target.parent) else Path(".")
+            try:
+                fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+            except OSError as exc:
+                reason, fix = _describe(exc)
+                raise ExportError(target, reason, fix) from exc
+            staged.append((target, Path(tmp_name)))
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp_name, 0o666 & ~_umask())
+            except OSError as exc:
+                reason, fix = _describe(exc)
+                raise ExportError(target, reason, fix) from exc
+        _commit(staged)
+    finally:
+        for _, tmp in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _commit(staged: list[tuple[Path, Path]]) -> None:
+    """Move each temp onto its target; on any failure put every target back as it was."""
+    done: list[tuple[Path, Path | None]] = []  # (target, backup of its old contents or None)
+    try:
+        for target, tmp in staged:
+            backup = None
+            if target.exists():
+                fd, backup_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+                os.close(fd)
+                backup = Path(backup_name)
+                os.replace(target, backup)
+            done.append((target, backup))
+            os.replace(tmp, target)
+    except BaseException as exc:
+        for target, backup in reversed(done):
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.replace(backup, target)
+                else:
+                    target.unlink(missing_ok=True)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, ExportError)):
+            raise
+        failed = done[-1][0] if done else staged[0][0]
+        reason, fix = _describe(exc)
+        raise ExportError(failed, reason, fix) from exc
+    for _, backup in done:
+        if backup is not None:
+            with contextlib.suppress(OSError):
+                backup.unlink()

@@ -146,9 +146,22 @@ def cjk_font_for(text: str, *, allow_embedded: bool = True) -> str:
     return CJK_CHINESE_SIMPLIFIED
 
 
+MAX_FIELD_CHARS = 400  # longer header values (a 2,000-character name, a 64 KB description) are cut
+_CONTROL = {c: None for c in range(32) if c not in (9, 10)} | {127: None}
+
+
+def clip_text(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """`text` without control characters, cut to `limit` characters with a visible mark."""
+    text = str(text).translate(_CONTROL)
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\u2026 [{len(text) - limit} more characters not shown]"
+
+
 def markup(text: str, *, allow_embedded: bool = True) -> str:
-    """Escape `text` for a reportlab Paragraph and wrap CJK runs in a CJK font tag."""
-    text = unicodedata.normalize("NFC", text)
+    """Escape `text` for a reportlab Paragraph and wrap CJK runs in a CJK font tag (control
+    characters removed, cut at MAX_FIELD_CHARS with a mark)."""
+    text = unicodedata.normalize("NFC", clip_text(text))
     if not any(is_cjk(ch) for ch in text):
         return escape(text)
     font = cjk_font_for(text, allow_embedded=allow_embedded)

@@ -149,9 +149,9 @@ def _verdict_box(findings: StudyFindings, st: dict[str, ParagraphStyle]) -> Tabl
             text = "Decided by: " + (" and ".join(v.by) if v.by else "neither reader found hemorrhage") + f" \u2014 {v.basis}."
             if v.provisional:
                 text += " Provisional: the lesion segmenter (BLAST-CT) did not read this stack."
-            lines.append(Paragraph(markup(prefix + text), st["base"]))
+            lines.append(Paragraph(markup(prefix) + escape_text(text, limit=1200), st["base"]))
             if v.disagreement:
-                lines.append(Paragraph(markup("<b>Readers disagree:</b> ") + escape_text(v.disagreement) + ".", st["base"]))
+                lines.append(Paragraph("<b>Readers disagree:</b> " + escape_text(v.disagreement, limit=1200) + ".", st["base"]))
         if len(findings.stacks) > 1:
             n_pos = sum(1 for s in findings.stacks if s.ich_suspected)
             lines.append(Paragraph(f"{n_pos} of {len(findings.stacks)} analysed stacks suspected.", st["base"]))

@@ -14,7 +14,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Paragraph, Table, TableStyle
 
 from viewer.report.findings import StackFindings, StudyFindings
-from viewer.report.fonts import MONO, markup, person_name, register_fonts
+from viewer.report.fonts import MAX_FIELD_CHARS, MONO, clip_text, markup, person_name, register_fonts
 from viewer.core.volume import StudyMetadata
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -170,9 +170,10 @@ class PageFurniture:
         canvas.restoreState()
 
 
-def escape_text(text: str) -> str:
-    """Escape plain text (no CJK handling) for a Paragraph."""
-    return escape(text)
+def escape_text(text: str, *, limit: int = MAX_FIELD_CHARS) -> str:
+    """Escape plain text (no CJK handling) for a Paragraph: control characters removed, cut at
+    `limit` characters with a visible mark so no value can overflow a page."""
+    return escape(clip_text(text, limit))
 
 
 def table(rows: list[list[object]], widths: Sequence[float], *, header: bool = True, extra: Sequence[tuple] = ()) -> Table:
