@@ -24,6 +24,7 @@ LAYER_OF: tuple[tuple[str, str], ...] = (
     ("inference", "engine"),
     ("viewer.core", "core"),
     ("viewer.report", "report"),
+    ("viewer.analysis", "analysis"),
     ("viewer.pacs", "pacs"),
     ("viewer.cli", "cli"),
     ("viewer.qt", "qt"),
@@ -41,10 +42,11 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"base", "core"},
     "training": {"base", "core", "engine", "synth"},
     "report": {"base", "core", "engine"},
-    "pacs": {"base", "core"},
+    "analysis": {"base", "core", "engine", "report"},
+    "pacs": {"base", "core", "report", "analysis"},
     "app": {"base"},
-    "cli": {"base", "core", "engine", "synth", "report", "pacs", "app"},
-    "qt": {"base", "core", "engine", "report", "pacs", "app"},
+    "cli": {"base", "core", "engine", "synth", "report", "analysis", "pacs", "app"},
+    "qt": {"base", "core", "engine", "report", "analysis", "pacs", "app"},
     "entry": {"base", "cli", "qt", "training"},
 }
 # The generator (no torch) may use the engine's plain label list, nothing else of the engine.

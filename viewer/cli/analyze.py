@@ -28,27 +28,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-import numpy as np
-
-from viewer.core.errors import IchviewError
-from viewer.report.findings import (
-    NotAnalysed,
-    StackFindings,
-    StudyFindings,
-    attach_cam_affines,
-    summarize_stack,
-    summarize_study,
-)
-from viewer.core.series import Stack, StudyTree
-from viewer.core.volume import Volume
+from viewer.analysis.pipeline import analyze_tree, study_keys, work_slices
 from viewer.cli.no_series import no_series_reason
+from viewer.core.errors import IchviewError
+from viewer.report.findings import StudyFindings
 
-if TYPE_CHECKING:  # torch is imported only when a stack is analysed
-    from inference.predict import Engine
-    from inference.readers.blast_ct.segment import SecondReader
-    from viewer.report.verdict import VerdictRule
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -225,183 +211,6 @@ def _check_outputs(args: argparse.Namespace) -> str:
     return ""
 
 
-def _pre_reason(stack: Stack) -> str:
-    """Why a stack is never given to the engine ('' when it is): see acceptance.header_rejection."""
-    from inference.acceptance import header_rejection
-
-    return header_rejection(stack.modality, stack.is_localizer)
-
-
-def _not_analysed(stack: Stack, reason: str) -> NotAnalysed:
-    return NotAnalysed(
-        reason=reason,
-        series_uid=stack.series_uid,
-        stack_id=stack.stack_id,
-        description=stack.description,
-        modality=stack.modality,
-        n_slices=stack.n_slices,
-    )
-
-
-def _second_read(second: SecondReader, volume: Volume, progress: TerminalProgress, share: int) -> object:
-    """Run the second reader, crediting `share` slices of the bar as it goes; its result."""
-    from inference.readers.blast_ct.results import SecondReadProgress, SecondReadResult
-
-    result = None
-    credited = 0
-    for item in second.iter_segment(volume):
-        if isinstance(item, SecondReadProgress):
-            target = item.done * share // max(item.total, 1)
-            progress.advance(target - credited)
-            credited = target
-        elif isinstance(item, SecondReadResult):
-            result = item
-    progress.advance(share - credited)
-    if result is None:
-        raise IchviewError(f"the second reader stopped before finishing stack {volume.stack_id}")
-    return result
-
-
-def _analyse_stack(
-    engine: Engine,
-    stack: Stack,
-    progress: TerminalProgress,
-    *,
-    cams: bool,
-    second: SecondReader | None = None,
-    rule: VerdictRule | None = None,
-) -> StackFindings | NotAnalysed:
-    """Load, check and run one stack; a stack that cannot be used becomes NotAnalysed."""
-    from inference.labels import LABELS
-    from inference.results import Acceptance, StackAnalysis
-    from viewer.core.loading import LoadProgress, iter_load_stack
-
-    volume = None
-    loaded = 0
-    try:
-        for event in iter_load_stack(stack):
-            if isinstance(event, LoadProgress):
-                # Loading counts for a third of the stack's share of the bar.
-                target = event.done * stack.n_slices // max(3 * event.total, 1)
-                progress.advance(max(0, target - loaded))
-                loaded = max(loaded, target)
-            elif isinstance(event, Volume):
-                volume = event
-    except IchviewError as exc:
-        progress.advance(stack.n_slices - loaded)
-        return _not_analysed(stack, f"pixels could not be read: {exc}")
-    assert volume is not None
-    remaining = stack.n_slices - loaded
-    t0 = time.perf_counter()
-    acceptance = engine.check(volume)
-    if not acceptance.accepted:
-        progress.advance(remaining)
-        progress.advance(stack.n_slices if second is not None else 0)
-        refused = StackAnalysis(volume.series_uid, volume.stack_id, acceptance, engine.info, engine.device)
-        return summarize_stack(volume, refused)
-    n = volume.n_slices
-    probs = np.zeros((n, len(LABELS)), np.float32)
-    maps: np.ndarray | None = None
-    affines: dict[int, np.ndarray] = {}
-    done = 0
-    credited = 0
-    for result in engine.iter_predict(volume, cams=cams):
-        probs[result.index] = [result.probabilities[label] for label in LABELS]
-        if result.cam is not None:
-            if maps is None:
-                maps = np.zeros((n, *result.cam.shape), np.float16)
-            maps[result.index] = result.cam
-        if result.to_image is not None:
-            affines[result.index] = result.to_image
-        done += 1
-        target = done * remaining // n
-        progress.advance(target - credited)
-        credited = target
-    if done < n:
-        raise IchviewError(f"analysis of stack {stack.stack_id} stopped after {done} of {n} slices")
-    analysis = StackAnalysis(
-        series_uid=volume.series_uid,
-        stack_id=volume.stack_id,
-        acceptance=Acceptance(True),
-        model=engine.info,
-        device=engine.device,
-        seconds=time.perf_counter() - t0,
-        probabilities=probs,
-        cams=maps,
-    )
-    reading = None
-    if second is not None:
-        progress.set_label(f"lesion segmentation (BLAST-CT, {len(second.members)} model{'s' if len(second.members) != 1 else ''})")
-        reading = _second_read(second, volume, progress, stack.n_slices)
-    extra = {} if rule is None else {"rule": rule}
-    findings = summarize_stack(volume, analysis, second=reading, **extra)
-    if affines and findings.key_slices:
-        findings = attach_cam_affines(findings, affines)
-    return findings
-
-
-def analyze_tree(
-    tree: StudyTree,
-    engine: Engine,
-    *,
-    cams: bool = True,
-    progress_stream: TextIO | None = None,
-    second: SecondReader | None = None,
-    rule: VerdictRule | None = None,
-) -> StudyFindings:
-    """Analyse every stack of a tree with both readers (or say why not) and summarise; scan-skipped
-    files are listed. Without `second` the verdicts are the first reader's alone (provisional)."""
-    stacks = tree.stacks()
-    candidates = [s for s in stacks if not _pre_reason(s)]
-    progress = TerminalProgress(
-        sum(s.n_slices for s in candidates) * (2 if second is not None else 1),
-        progress_stream or sys.stderr,
-        enabled=progress_stream is not None,
-    )
-    findings: list[StackFindings] = []
-    not_analysed: list[NotAnalysed] = []
-    try:
-        for number, stack in enumerate(stacks, start=1):
-            reason = _pre_reason(stack)
-            if reason:
-                not_analysed.append(_not_analysed(stack, reason))
-                continue
-            series = f"series {stack.slices[0].series_number}" if stack.slices[0].series_number is not None else "series"
-            progress.set_label(f"stack {number}/{len(stacks)} ({series}, {stack.n_slices} slices)")
-            result = _analyse_stack(engine, stack, progress, cams=cams, second=second, rule=rule)
-            if isinstance(result, NotAnalysed):
-                not_analysed.append(result)
-            else:
-                findings.append(result)
-    finally:
-        progress.close()
-    not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
-    extra = {} if rule is None else {"rule": rule}
-    studies = _study_metadata(stacks)
-    return summarize_study(findings, not_analysed, model=engine.info, device=engine.device, studies=studies, **extra)
-
-
-def _study_metadata(stacks: Sequence[Stack]) -> tuple:
-    """One StudyMetadata per (patient, study) of the input, refused stacks' studies included."""
-    from viewer.core.volume_metadata import study_metadata
-
-    seen: dict[tuple[str, str], object] = {}
-    for st in stacks:
-        key = (st.patient_id, st.study_uid)
-        if key not in seen:
-            seen[key] = study_metadata(st.slices[0].meta, study_uid=st.study_uid, patient_id=st.patient_id)
-    return tuple(seen.values())
-
-
-def study_keys(tree: StudyTree) -> dict[str, tuple[str, str]]:
-    """stack_id (and series UID) -> (patient ID, study UID), for splitting reports by study."""
-    keys: dict[str, tuple[str, str]] = {}
-    for st in tree.stacks():
-        keys[st.stack_id] = (st.patient_id, st.study_uid)
-        keys.setdefault(st.series_uid, (st.patient_id, st.study_uid))
-    return keys
-
-
 def _summary(study: StudyFindings, out: TextIO, *, several: bool = False) -> None:
     """Verdicts without patient data (a study is named by its position, never by patient)."""
     for s in study.stacks:
@@ -493,10 +302,11 @@ def _main(argv: Sequence[str] | None) -> int:
             second = SecondReader.load(args.second_models, device=args.device, threads=args.threads)
             if not args.quiet:
                 print(f"Second reader BLAST-CT, {len(second.members)} model(s) on {second.device}", file=sys.stderr, flush=True)
-        study = analyze_tree(
-            tree, engine, cams=not args.no_cams, progress_stream=None if args.quiet else sys.stderr,
-            second=second, rule=rule,
-        )
+        progress = TerminalProgress(work_slices(tree, second is not None), sys.stderr, enabled=not args.quiet)
+        try:
+            study = analyze_tree(tree, engine, cams=not args.no_cams, progress=progress, second=second, rule=rule)
+        finally:
+            progress.close()
         from viewer.report.study_split import is_pattern, report_path, split_by_study, unique_paths
 
         per_study = split_by_study(study, study_keys(tree))
