@@ -122,3 +122,15 @@ def test_load_checks_the_member_count() -> None:
         SecondReader.load(models=0)
     with pytest.raises(ValueError, match="models must be 1.."):
         SecondReader.load(models=99)
+
+
+def test_the_product_never_imports_the_blast_ct_package() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import inference.readers.blast_ct.segment, inference.readers.blast_ct.convert; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('blast_ct', 'scipy', 'pandas')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
