@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from viewer.core.scan import SliceHeader, parse_number
+from viewer.core.validation import check_orientation, check_position
 from viewer.core.warnings import (
     DUPLICATE_POSITION,
     GANTRY_TILT,
@@ -66,7 +67,7 @@ def plane_of(orientation: Sequence[float] | None, *, oblique_tolerance_deg: floa
     """"axial", "coronal", "sagittal" by the normal's dominant patient axis ("oblique" if none,
     i.e. the normal is farther than `oblique_tolerance_deg` from every axis; "unknown" without an
     orientation)."""
-    if orientation is None:
+    if orientation is None or check_orientation(orientation) is not None:
         return UNKNOWN
     normal = np.abs(slice_normal(orientation))
     axis = int(np.argmax(normal))
@@ -118,7 +119,15 @@ def order_slices(
     """
     items = list(slices)
     warnings: list[StackWarning] = []
-    have_geometry = bool(items) and all(s.position_mm is not None and s.orientation is not None for s in items)
+    # The scan refuses files with unusable geometry (viewer/core/validation.py); headers built
+    # elsewhere are checked again here so a bad value never raises: it costs the ordering only.
+    have_geometry = bool(items) and all(
+        s.position_mm is not None
+        and s.orientation is not None
+        and check_position(s.position_mm) is None
+        and check_orientation(s.orientation) is None
+        for s in items
+    )
     if have_geometry:
         normal = canonical_normal(items[0].orientation)  # type: ignore[arg-type]
         projections = [float(np.dot(normal, s.position_mm)) for s in items]  # type: ignore[arg-type]
@@ -126,7 +135,8 @@ def order_slices(
         ordered = [items[i] for i in order]
         positions = [projections[i] for i in order]
     else:
-        normal = canonical_normal(items[0].orientation) if items and items[0].orientation else np.array([0.0, 0.0, 1.0])
+        usable = bool(items) and items[0].orientation is not None and check_orientation(items[0].orientation) is None
+        normal = canonical_normal(items[0].orientation) if usable else np.array([0.0, 0.0, 1.0])  # type: ignore[arg-type]
         ordered, positions, how = _fallback_order(items)
         if len(items) > 1:
             warnings.append(

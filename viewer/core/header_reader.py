@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - older / newer pydicom
     from pydicom.datadict import dictionary_VR as _dictionary_vr
 
 CHUNK_BYTES = 16384  # first read; headers of CT files are 1-6 KiB
+MAX_VALUE_BYTES = 16 << 20  # a kept value longer than this: pydicom's (bounded) path decides
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # where pydicom's stop_before_pixels stops
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
@@ -83,6 +84,9 @@ class RawHeader:
     is_implicit_vr: bool  # the data set's encoding (always little endian)
     transfer_syntax_uid: str
     pixel_offset: int  # byte offset of the pixel data element's tag in the file
+    pixel_value_start: int = 0  # byte offset of the pixel data value
+    pixel_length: int | None = None  # its declared length; None when encapsulated (undefined)
+    file_size: int = 0
 
     def dataset(self) -> Dataset:
         """A pydicom Dataset (with `file_meta` and original encoding) holding these elements."""
@@ -116,7 +120,7 @@ class _Walker:
         """(buffer, index of `pos` in it) with at least `n` bytes from `pos`; _Unsupported at EOF."""
         rel = pos - self.start
         if rel < 0 or rel + n > len(self.data):
-            if pos + n > self.size:
+            if pos + n > self.size or n > MAX_VALUE_BYTES:
                 raise _Unsupported("end of file")
             self.data = os.pread(self.fd, max(n, CHUNK_BYTES), pos)
             self.start = pos
@@ -362,4 +366,7 @@ def _pixel_header(
         is_implicit_vr=implicit,
         transfer_syntax_uid=ts,
         pixel_offset=pos,
+        pixel_value_start=value_pos,
+        pixel_length=None if length == _UNDEFINED else length,
+        file_size=size,
     )

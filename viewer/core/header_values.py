@@ -4,6 +4,7 @@ raw elements), with a value cache that the scan empties when it ends (patient da
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,7 +33,7 @@ def parse_number(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if number == number else None  # NaN -> None
+    return number if math.isfinite(number) else None  # NaN, inf -> None
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -31,6 +31,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from viewer.core import validation
 from viewer.core.header_reader import read_raw_header
 from viewer.core.header_values import (
     _VALUE_CACHE,
@@ -44,6 +45,7 @@ from viewer.core.header_values import (
     _text,
     parse_number,
 )
+from viewer.core.limits import MAX_HEADER_BYTES, MAX_ZERO_READS, human_bytes
 from viewer.core.slice_header import META_KEYWORDS, ProgressCallback, ScanResult, SkippedFile, SliceHeader
 
 __all__ = ["scan_paths", "default_workers", "parse_number", "SliceHeader", "SkippedFile", "ScanResult", "META_KEYWORDS"]
@@ -65,6 +67,60 @@ _MAX_WORKERS = 16
 
 class _Skip(Exception):
     """Internal: the file is not used, with a reason for the user."""
+
+
+@dataclass(frozen=True)
+class _PixelInfo:
+    """Where a file's pixel data lies: element offset, value offset, declared length (None when
+    encapsulated or unknown) and the file's size."""
+
+    offset: int | None
+    value_start: int | None = None
+    length: int | None = None
+    file_size: int | None = None
+
+
+class _BoundedReader:
+    """A file object for pydicom's header parse that never reads past `MAX_HEADER_BYTES`, never
+    asks for more than the file holds (a huge declared length is not allocated), and gives up on
+    a run of all-zero element headers (a sparse or zero-filled file behind "DICM")."""
+
+    def __init__(self, fp: Any, size: int) -> None:
+        self._fp = fp
+        self._size = size
+        self._zero_reads = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        pos = self._fp.tell()
+        if n is None or n < 0:
+            n = self._size - pos
+        if pos + n > MAX_HEADER_BYTES:
+            if pos + n > self._size:
+                n = max(0, self._size - pos)  # a short read: the parser words it as cut off
+            if pos + n > MAX_HEADER_BYTES:
+                raise _Skip(
+                    f"the header runs past {human_bytes(MAX_HEADER_BYTES)} without reaching image data "
+                    "(a damaged, zero-filled or oversized file)"
+                )
+        n = min(n, max(0, self._size - pos))
+        data = self._fp.read(n)
+        if 0 < len(data) <= 16:
+            if data.count(0) == len(data):
+                self._zero_reads += 1
+                if self._zero_reads > MAX_ZERO_READS:
+                    raise _Skip("damaged header: a long run of zero bytes where its elements should be")
+            else:
+                self._zero_reads = 0
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fp.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fp.tell()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
 
 
 @dataclass(frozen=True)
@@ -115,9 +171,9 @@ def _ends_cut(ds: pydicom.Dataset, size: int) -> bool:
     return 0 < size - end < 8
 
 
-def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, bool]:
-    """Parse the header; return (dataset, offset of the pixel data element or None, whether the
-    file ends inside the header)."""
+def _read_header(path: Path) -> tuple[pydicom.Dataset, _PixelInfo, bool]:
+    """Parse the header; return (dataset, where the pixel data lies (offset None when there is
+    none), whether the file ends inside the header)."""
     try:
         size = os.stat(path).st_size
     except FileNotFoundError as exc:
@@ -149,9 +205,11 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, bool]:
                 raise _Skip("not a DICOM file")
         fp.seek(0)
         try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not has_preamble)
+            ds = pydicom.dcmread(_BoundedReader(fp, size), stop_before_pixels=True, force=not has_preamble)
             pixel_offset = fp.tell()
             cut = pixel_offset >= size and _ends_cut(ds, size)
+        except _Skip:
+            raise
         except InvalidDicomError as exc:
             raise _Skip("not a DICOM file") from exc
         except (EOFError, struct.error) as exc:
@@ -177,7 +235,8 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, bool]:
                 full = pydicom.dcmread(path, specific_tags=[0x7FE00010])
             except Exception as exc:  # noqa: BLE001
                 raise _Skip("truncated: the compressed (deflated) data set cannot be inflated") from exc
-            return ds, (0 if "PixelData" in full else None), False
+            return ds, _PixelInfo(0 if "PixelData" in full else None), False
+        info = _PixelInfo(None, file_size=size)
         if pixel_offset + 8 <= size:
             fp.seek(pixel_offset)
             tag_bytes = fp.read(4)
@@ -185,8 +244,9 @@ def _read_header(path: Path) -> tuple[pydicom.Dataset, int | None, bool]:
             group, elem = struct.unpack("<HH" if little else ">HH", tag_bytes)
             if (group << 16 | elem) in _PIXEL_TAGS:
                 offset = pixel_offset
-                _check_pixel_length(fp, ds, offset, size, little)
-    return ds, offset, cut
+                value_start, length = _check_pixel_length(fp, ds, offset, size, little)
+                info = _PixelInfo(offset, value_start, length, size)
+    return ds, info, cut
 
 
 def _is_implicit(ds: pydicom.Dataset) -> bool:
@@ -196,11 +256,14 @@ def _is_implicit(ds: pydicom.Dataset) -> bool:
     return str(_get(ds.file_meta, "TransferSyntaxUID") or "") == "1.2.840.10008.1.2"
 
 
-def _check_pixel_length(fp: Any, ds: pydicom.Dataset, offset: int, size: int, little: bool) -> None:
-    """Raise _Skip when the pixel data element runs past the end of the file."""
+def _check_pixel_length(
+    fp: Any, ds: pydicom.Dataset, offset: int, size: int, little: bool
+) -> tuple[int | None, int | None]:
+    """Raise _Skip when the pixel data element runs past the end of the file; else (offset of its
+    value, its length; None when encapsulated or unknown)."""
     ts = str(_get(ds.file_meta, "TransferSyntaxUID") or "")
     if ts == "1.2.840.10008.1.2.1.99":  # deflated: offsets are in the inflated stream
-        return
+        return None, None
     fp.seek(offset + 4)
     if _is_implicit(ds):
         header = fp.read(4)
@@ -217,7 +280,7 @@ def _check_pixel_length(fp: Any, ds: pydicom.Dataset, offset: int, size: int, li
         (length,) = struct.unpack("<I" if little else ">I", header)
         value_start = offset + 12
         if vr not in (b"OB", b"OW", b"OF", b"OD", b"UN", b"OL", b"OV"):
-            return
+            return None, None
     if length == 0xFFFFFFFF:
         # Encapsulated (compressed) pixel data ends with a sequence delimiter near the end.
         tail_len = min(size - value_start, 65536)
@@ -225,12 +288,13 @@ def _check_pixel_length(fp: Any, ds: pydicom.Dataset, offset: int, size: int, li
         tail = fp.read(tail_len)
         if (_SEQ_DELIMITER_LE if little else _SEQ_DELIMITER_BE) not in tail:
             raise _Skip("truncated: the compressed pixel data has no end marker (the file is cut off)")
-        return
+        return value_start, None
     if value_start + length > size:
         present = max(size - value_start, 0)
         raise _Skip(
             f"truncated: the pixel data is cut off ({present} of {length} bytes present)"
         )
+    return value_start, length
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,8 +349,9 @@ def _fast_slice_headers(path: Path) -> tuple[SliceHeader, ...] | None:
     if media is not None and DIRECTORY_STORAGE.encode() in media[1]:
         return None
     fields = _RawFields(raw, keep)
+    pixels = _PixelInfo(raw.pixel_offset, raw.pixel_value_start, raw.pixel_length, raw.file_size)
     try:
-        headers = _slice_headers_from(path, fields, raw.pixel_offset)
+        headers = _slice_headers_from(path, fields, pixels)
     except _Skip:
         if fields.strayed:
             return None
@@ -305,15 +370,15 @@ def _read_file(path: Path, *, fast: bool = True) -> _FileOutcome:
         headers = _fast_slice_headers(path) if fast else None
         if headers is not None:
             return _FileOutcome(slices=headers)
-        ds, pixel_offset, cut = _read_header(path)
+        ds, pixels, cut = _read_header(path)
         media_class = str(_get(getattr(ds, "file_meta", {}), "MediaStorageSOPClassUID") or "")
         if media_class == DIRECTORY_STORAGE or "DirectoryRecordSequence" in ds:
             if cut:
                 raise _Skip("truncated: the directory file (DICOMDIR) is cut off")
             return _read_directory(path, ds)
-        if pixel_offset is None and cut:
+        if pixels.offset is None and cut:
             raise _Skip("truncated: the header ends before it is complete (the file is cut off)")
-        return _FileOutcome(slices=_slice_headers(path, ds, pixel_offset))
+        return _FileOutcome(slices=_slice_headers(path, ds, pixels))
     except _Skip as skip:
         return _FileOutcome(skipped=SkippedFile(path, str(skip)))
     except Exception as exc:  # noqa: BLE001 - a bad file never aborts the scan
@@ -394,11 +459,12 @@ def _window(item: Any) -> tuple[float | None, float | None]:
     return parse_number(_get(item, "WindowCenter")), parse_number(_get(item, "WindowWidth"))
 
 
-def _slice_headers(path: Path, ds: pydicom.Dataset, pixel_offset: int | None) -> tuple[SliceHeader, ...]:
-    return _slice_headers_from(path, _Fields(ds), pixel_offset)
+def _slice_headers(path: Path, ds: pydicom.Dataset, pixels: _PixelInfo) -> tuple[SliceHeader, ...]:
+    return _slice_headers_from(path, _Fields(ds), pixels)
 
 
-def _slice_headers_from(path: Path, fields: _Fields | _RawFields, pixel_offset: int | None) -> tuple[SliceHeader, ...]:
+def _slice_headers_from(path: Path, fields: _Fields | _RawFields, pixels: _PixelInfo) -> tuple[SliceHeader, ...]:
+    pixel_offset = pixels.offset
     sop_class = str(_get(fields, "SOPClassUID") or "")
     rows = _int_or_none(_get(fields, "Rows"))
     columns = _int_or_none(_get(fields, "Columns"))
@@ -442,11 +508,25 @@ def _slice_headers_from(path: Path, fields: _Fields | _RawFields, pixel_offset: 
         transfer_syntax_uid=ts,
         photometric=str(_get(fields, "PhotometricInterpretation") or "").strip().upper(),
     )
-    n_frames = _int_or_none(_get(fields, "NumberOfFrames")) or 1
+    n_frames = max(1, _int_or_none(_get(fields, "NumberOfFrames")) or 1)
+    reason = validation.check_frames(n_frames) or validation.check_pixel_bytes(
+        rows=rows,
+        columns=columns,
+        n_frames=n_frames,
+        meta=meta,
+        transfer_syntax_uid=ts,
+        value_start=pixels.value_start,
+        pixel_length=pixels.length,
+        file_size=pixels.file_size,
+    )
+    if reason:
+        raise _Skip(f"refused: {reason}")
     per_frame = _get(fields, "PerFrameFunctionalGroupsSequence")
     if n_frames <= 1 and not per_frame:
         center, width = _window(fields)
-        return (
+        for keyword, n in (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6), ("PixelSpacing", 2)):
+            _require_numbers(fields, keyword, n)
+        return _checked(
             SliceHeader(
                 frame=None,
                 image_type=image_type,
@@ -460,7 +540,51 @@ def _slice_headers_from(path: Path, fields: _Fields | _RawFields, pixel_offset: 
                 **common,
             ),
         )
-    return _frame_headers(fields, n_frames, image_type, meta, common)
+    return tuple(_checked(h, f"frame {h.frame}: ")[0] for h in _frame_headers(fields, n_frames, image_type, meta, common))
+
+
+def _require_numbers(fields: Any, keyword: str, n: int) -> None:
+    """_Skip when a geometry value is present but is not `n` numbers (absent or empty is allowed:
+    the grouping decides what a slice without it means)."""
+    value = _get(fields, keyword)
+    if value is None or value == "" or (not isinstance(value, (str, bytes)) and _len(value) == 0):
+        return
+    if _floats(value, n) is None:
+        raise _Skip(f"damaged header: {keyword} is not {n} numbers, so the slice cannot be placed")
+
+
+def _len(value: Any) -> int:
+    try:
+        return len(value)
+    except TypeError:
+        return 1
+
+
+def _checked(header: SliceHeader, where: str = "") -> tuple[SliceHeader, ...]:
+    """The header when its geometry and HU values are usable (display-only values that are not,
+    such as a NaN window or an absurd tilt, are dropped); _Skip with the reason otherwise."""
+    reason = (
+        validation.check_position(header.position_mm)
+        or validation.check_orientation(header.orientation)
+        or validation.check_pixel_spacing(header.pixel_spacing_mm)
+        or validation.check_hu_values(header.meta, header.modality)
+    )
+    if reason:
+        raise _Skip(f"refused: {where}{reason}")
+    changes: dict[str, Any] = {}
+    if header.gantry_tilt_deg is not None and not abs(header.gantry_tilt_deg) < 90:
+        changes["gantry_tilt_deg"] = None
+    if header.slice_thickness_mm is not None and not 0 <= header.slice_thickness_mm < 1e4:
+        changes["slice_thickness_mm"] = None
+    if header.window_width_hu is not None and not 0 < header.window_width_hu < 1e6:
+        changes["window_width_hu"] = None
+    if header.window_center_hu is not None and not abs(header.window_center_hu) < 1e6:
+        changes["window_center_hu"] = None
+    if changes:
+        import dataclasses
+
+        header = dataclasses.replace(header, **changes)
+    return (header,)
 
 
 def _frame_headers(

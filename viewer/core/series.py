@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from viewer.core.geometry import order_slices, orientation_angle_deg
 from viewer.core.scan import ScanResult, SkippedFile, SliceHeader
-from viewer.core.warnings import StackWarning
+from viewer.core.validation import inconsistent_values
+from viewer.core.warnings import INCONSISTENT_VALUES, MIXED_PATIENT, StackWarning
 
 
 @dataclass(frozen=True)
@@ -94,22 +95,41 @@ def group_slices(scan: ScanResult, *, orientation_tolerance_deg: float = 1.0) ->
     directions more than `orientation_tolerance_deg` apart), matrix sizes, SOP classes, or
     LOCALIZER images beside others. Stack ids are the series UID, plus "#1", "#2"... when split
     (the main, non-localizer, largest stack first).
+
+    A series UID shared by images of different patients or studies is never merged: each
+    (patient, study) part becomes its own series entry with its own stacks (numbered on from the
+    first part's), each with a MIXED_PATIENT warning. In a stack where most slices have a position,
+    a slice without one is left out (listed in `skipped`) rather than costing the stack its
+    geometry. Values that map pixels to HU (bit depth, signedness, rescale, MONOCHROME1/2) or give
+    sizes (pixel spacing) that differ between a stack's slices give an INCONSISTENT_VALUES warning.
     """
-    by_series: dict[str, list[SliceHeader]] = defaultdict(list)
+    by_series: dict[str, dict[tuple[str, str], list[SliceHeader]]] = defaultdict(lambda: defaultdict(list))
     for header in scan.slices:
-        by_series[header.series_uid].append(header)
+        by_series[header.series_uid][(_patient_key(header), header.study_uid)].append(header)
 
     series_by_study: dict[str, list[Series]] = defaultdict(list)
     study_first: dict[str, SliceHeader] = {}
     patient_of_study: dict[str, str] = {}
     patient_first: dict[str, SliceHeader] = {}
-    for series_uid, headers in by_series.items():
+    skipped = list(scan.skipped)
+    parts: list[tuple[str, list[SliceHeader], list[list[SliceHeader]], bool]] = []
+    for series_uid, by_owner in by_series.items():
+        owners = sorted(by_owner.items(), key=lambda kv: -len(kv[1]))  # the largest part first
+        groups_of = []
+        for _, headers in owners:
+            groups = _split(headers, orientation_tolerance_deg=orientation_tolerance_deg)
+            groups_of.append((headers, [_with_positions(g, skipped) for g in groups]))
+        n_total = sum(len(groups) for _, groups in groups_of)
+        n = 0
+        for headers, groups in groups_of:
+            stack_ids = []
+            for _ in groups:
+                n += 1
+                stack_ids.append(f"{series_uid}#{n}" if n_total > 1 else series_uid)
+            parts.append((series_uid, headers, [*zip(stack_ids, groups)], len(owners) > 1))  # type: ignore[list-item]
+    for series_uid, headers, id_groups, mixed in parts:
         first = headers[0]
-        groups = _split(headers, orientation_tolerance_deg=orientation_tolerance_deg)
-        stacks = tuple(
-            _make_stack(group, f"{series_uid}#{n}" if len(groups) > 1 else series_uid)
-            for n, group in enumerate(groups, start=1)
-        )
+        stacks = tuple(_make_stack(group, stack_id, mixed_owner=mixed) for stack_id, group in id_groups)  # type: ignore[misc]
         description = first.series_description
         series = Series(series_uid, first.series_number, description, first.modality, stacks)
         series_by_study[first.study_uid].append(series)
@@ -135,7 +155,27 @@ def group_slices(scan: ScanResult, *, orientation_tolerance_deg: float = 1.0) ->
         studies = sorted(studies_by_patient[key], key=lambda st: (st.date, st.study_uid))
         first = patient_first[key]
         patients.append(Patient(first.patient_id, first.meta.get("PatientName", ""), tuple(studies)))
-    return StudyTree(patients=tuple(patients), skipped=scan.skipped)
+    return StudyTree(patients=tuple(patients), skipped=tuple(skipped))
+
+
+def _with_positions(group: list[SliceHeader], skipped: list[SkippedFile]) -> list[SliceHeader]:
+    """The group without its slices that lack a position when most of it has one (those go to
+    `skipped`, once per file); unchanged otherwise."""
+    placed = [h for h in group if h.position_mm is not None]
+    if not placed or len(placed) == len(group) or 2 * len(placed) < len(group):
+        return group
+    seen = set()
+    for h in group:
+        if h.position_mm is None and h.path not in seen:
+            seen.add(h.path)
+            skipped.append(
+                SkippedFile(
+                    h.path,
+                    "left out: no ImagePositionPatient while the rest of its series has one (the "
+                    "slice cannot be placed among the others)",
+                )
+            )
+    return placed
 
 
 def _patient_key(header: SliceHeader) -> str:
@@ -173,9 +213,29 @@ def _split(headers: list[SliceHeader], *, orientation_tolerance_deg: float) -> l
     return ordered
 
 
-def _make_stack(headers: list[SliceHeader], stack_id: str) -> Stack:
+def _make_stack(headers: list[SliceHeader], stack_id: str, *, mixed_owner: bool = False) -> Stack:
     result = order_slices(headers)
     first = result.slices[0]
+    warnings = list(result.warnings)
+    if mixed_owner:
+        warnings.append(
+            StackWarning(
+                MIXED_PATIENT,
+                "This series' UID is shared by images of another patient or study: they were kept "
+                "apart as separate stacks. Check which images belong to this patient.",
+            )
+        )
+    found = inconsistent_values(result.slices)
+    if found is not None:
+        names, count = found
+        warnings.append(
+            StackWarning(
+                INCONSISTENT_VALUES,
+                f"{count} slice{'s' if count != 1 else ''} of this stack differ{'' if count != 1 else 's'} from "
+                f"the others in {', '.join(names)}: their HU or sizes may be wrong; check those slices "
+                "before reading or measuring them.",
+            )
+        )
     return Stack(
         stack_id=stack_id,
         series_uid=first.series_uid,
@@ -192,6 +252,6 @@ def _make_stack(headers: list[SliceHeader], stack_id: str) -> Stack:
             slice_spacing_max_mm=result.spacing_max_mm,
             tilt_deg=result.tilt_deg,
         ),
-        warnings=result.warnings,
+        warnings=tuple(warnings),
         is_localizer=is_localizer(first),
     )

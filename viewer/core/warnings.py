@@ -12,7 +12,9 @@ MIXED_THICKNESS = "mixed_thickness"
 NO_POSITION = "no_position"
 SINGLE_SLICE = "single_slice"
 PIXEL_PADDING = "pixel_padding"
-DECODE_FAILED = "decode_failed"
+DECODE_FAILED = "decode_failed"  # a slice's pixels could not be decoded: shown as air, marked missing
+INCONSISTENT_VALUES = "inconsistent_values"  # slices disagree on rescale, bit depth, MONOCHROME1/2, spacing
+MIXED_PATIENT = "mixed_patient"  # a series UID shared by another patient / study: split apart
 
 
 @dataclass(frozen=True)
