@@ -141,19 +141,54 @@ def test_cancel_raises_at_the_next_slice(synthetic_stack: Stack, parallel: str) 
         next(iter_load_stack(synthetic_stack, parallel=parallel, cancel=already))
 
 
-@pytest.mark.parametrize("parallel", ["serial", "processes"])
-def test_a_broken_slice_names_its_file(synthetic_stack: Stack, tmp_path: Path, parallel: str) -> None:
+@pytest.mark.parametrize("parallel", ["serial", "threads", "processes"])
+@pytest.mark.parametrize("where", [3, 12])  # 12 = the middle slice, decoded first
+def test_a_broken_slice_is_a_gap_with_a_warning_naming_its_file(
+    synthetic_stack: Stack, tmp_path: Path, parallel: str, where: int
+) -> None:
     folder = tmp_path / "series"
     folder.mkdir()
     for header in synthetic_stack.slices:
         (folder / header.path.name).write_bytes(header.path.read_bytes())
     (stack,) = _stacks(folder)
-    victim = stack.slices[3].path
+    clean = load_stack(stack, workers=1)
+    victim = stack.slices[where].path
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) - 3000])  # cut short after the scan (an interrupted copy)
+    volume = [e for e in iter_load_stack(stack, parallel=parallel, workers=2) if isinstance(e, Volume)][0]
+    assert volume.missing_slices == (where,)
+    (warning,) = [w for w in volume.warnings if w.code == "decode_failed"]
+    assert victim.name in warning.message and "1 of 24 slices" in warning.message
+    assert (volume.hu[where] == AIR_HU).all()
+    others = [k for k in range(24) if k != where]
+    assert np.array_equal(volume.hu[others], clean.hu[others])
+
+
+def test_a_stack_of_only_broken_slices_names_the_file(synthetic_stack: Stack, tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for header in synthetic_stack.slices[:3]:
+        (folder / header.path.name).write_bytes(header.path.read_bytes())
+    (stack,) = _stacks(folder)
+    for header in stack.slices:
+        data = header.path.read_bytes()
+        header.path.write_bytes(data[: len(data) - 3000])
     with pytest.raises(PixelDecodeError) as info:
-        list(iter_load_stack(stack, parallel=parallel, workers=2))
-    assert str(victim) in str(info.value)
+        load_stack(stack, workers=1)
+    assert any(str(h.path) in str(info.value) for h in stack.slices)
+
+
+def test_a_volume_over_the_limit_is_refused_before_allocation(synthetic_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from viewer.core.errors import VolumeTooLargeError
+
+    need = synthetic_stack.n_slices * 64 * 64 * 2
+    with pytest.raises(VolumeTooLargeError, match="ICHVIEW_MAX_VOLUME_BYTES"):
+        next(iter_load_stack(synthetic_stack, max_volume_bytes=need - 1))
+    monkeypatch.setenv("ICHVIEW_MAX_VOLUME_BYTES", str(need - 1))
+    with pytest.raises(VolumeTooLargeError):
+        load_stack(synthetic_stack)
+    monkeypatch.setenv("ICHVIEW_MAX_VOLUME_BYTES", "1G")
+    assert load_stack(synthetic_stack).n_slices == synthetic_stack.n_slices
 
 
 def test_mixed_matrix_sizes_never_reach_the_loader(synthetic_stack: Stack) -> None:
@@ -235,6 +270,13 @@ def test_colour_images_of_any_transfer_syntax_are_a_typed_error(name: str) -> No
 def test_malformed_header_value_is_a_typed_error_naming_the_file() -> None:
     """badVR.dcm has NumberOfFrames "1A": a PixelDecodeError naming the file, not a bare ValueError."""
     path = Path(get_testdata_file("badVR.dcm"))
+    # The scan already refuses it: 6000 bytes of pixel data where the header declares 400.
+    (skipped,) = open_paths([path]).skipped
+    assert "more than the 400 bytes the header declares" in skipped.reason
+    # The decoder's own guard, should such a file reach it.
+    from viewer.core.orientation import InPlaneTransform
+
+    out = np.zeros((1, 10, 10), dtype=HU_DTYPE)
     with pytest.raises(PixelDecodeError, match="malformed") as info:
-        load_stack(_stacks(path)[0], workers=1)
+        decode_pool.decode_file_into(decode_pool.FileTask(str(path), ((0, None),)), out, InPlaneTransform(), 10, 10)
     assert "badVR.dcm" in str(info.value)

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from viewer.core.errors import IchviewError, LoadCancelled, PixelDecodeError
+from viewer.core.errors import IchviewError, LoadCancelled, PixelDecodeError, VolumeTooLargeError
+from viewer.core.limits import human_bytes, max_volume_bytes
 from viewer.core.orientation import CanonicalGeometry, InPlaneTransform, canonical_geometry
 from viewer.core.pixels import (
     HuParams,
@@ -51,7 +52,8 @@ from viewer.core.pixels import (
 )
 from viewer.core.load_events import FirstSlice, LoadEvent, LoadProgress
 from viewer.core.series import Stack
-from viewer.core.volume import HU_DTYPE, Volume
+from viewer.core.volume import AIR_HU, HU_DTYPE, Volume
+from viewer.core.warnings import DECODE_FAILED, StackWarning
 from viewer.core.volume_metadata import study_metadata
 
 
@@ -141,17 +143,27 @@ def _worker_array(shm_path: str, shape: tuple[int, int, int]) -> np.ndarray:
     return arr
 
 
+# A task that failed: (its canonical slice indices, path, reason, fix); plain values, because
+# PixelDecodeError's __init__ signature does not survive pickling.
+_Failure = tuple[tuple[int, ...], str, str, str]
+
+
+def _failure(task: FileTask, exc: PixelDecodeError) -> _Failure:
+    return (tuple(k for k, _ in task.items), str(exc.path), exc.reason, exc.fix)
+
+
 def _process_decode(
     shm_path: str, shape: tuple[int, int, int], tasks: tuple[FileTask, ...], transform: InPlaneTransform, rows: int, cols: int
-) -> int | tuple[str, str, str]:
-    """Worker: decode `tasks` into the shared array. Errors come back as (path, reason, fix)."""
+) -> tuple[int, list[_Failure]]:
+    """Worker: decode `tasks` into the shared array; (slices done, the tasks that failed)."""
     out = _worker_array(shm_path, shape)
+    failures: list[_Failure] = []
     for task in tasks:
         try:
             decode_file_into(task, out, transform, rows, cols)
-        except PixelDecodeError as exc:  # its __init__ signature does not survive pickling
-            return (str(exc.path), exc.reason, exc.fix)
-    return sum(len(t.items) for t in tasks)
+        except PixelDecodeError as exc:
+            failures.append(_failure(task, exc))
+    return sum(len(t.items) for t in tasks), failures
 
 
 def _noop() -> int:
@@ -279,7 +291,7 @@ def file_tasks(stack: Stack) -> list[FileTask]:
         if len(items) == 1:
             fast = native_tail_from_meta(
                 h.meta, transfer_syntax_uid=h.transfer_syntax_uid, photometric=h.photometric,
-                rows=h.rows, cols=h.columns, frame=h.frame,
+                rows=h.rows, cols=h.columns, frame=h.frame, pixel_offset=h.pixel_offset,
             )
             if fast is None:
                 jpeg = jpeg_lossless_tail_from_meta(
@@ -360,12 +372,20 @@ def iter_load(
     workers: int | None = None,
     cancel: threading.Event | None = None,
     parallel: str = "auto",
+    max_volume_bytes: int | None = None,
 ) -> Iterator[LoadEvent]:
     """The implementation of loading.iter_load_stack (see there)."""
 
     _check_stack(stack)
     n = stack.n_slices
     rows, cols = stack.slices[0].rows, stack.slices[0].columns
+    limit = _max_volume_bytes(max_volume_bytes)
+    need = n * rows * cols * np.dtype(HU_DTYPE).itemsize
+    if need > limit:
+        raise VolumeTooLargeError(
+            f"stack {stack.stack_id}: {n} slices of {rows} x {cols} need {human_bytes(need)}, over the "
+            f"{human_bytes(limit)} limit (set ICHVIEW_MAX_VOLUME_BYTES to allow more, if the memory is there)"
+        )
     geom = _geometry(stack)
     shape = (n, *geom.shape)
     workers = workers or default_workers()
@@ -400,7 +420,13 @@ def iter_load(
         first_k = n // 2
         first_task_index = next(i for i, t in enumerate(tasks) if any(k == first_k for k, _ in t.items))
         first_task = tasks[first_task_index]
-        first_ds = decode_file_into(first_task, out, geom.transform, rows, cols)
+        failures: list[_Failure] = []
+        try:
+            first_ds = decode_file_into(first_task, out, geom.transform, rows, cols)
+        except PixelDecodeError as exc:
+            first_ds = None
+            failures.append(_failure(first_task, exc))
+            _fill_air(out, failures[-1][0])
         yield FirstSlice(
             series_uid=stack.series_uid,
             stack_id=stack.stack_id,
@@ -421,8 +447,16 @@ def iter_load(
         # Decode outward from the first slice, so neighbours of the shown slice come first.
         rest.sort(key=lambda t: abs(t.items[0][0] - first_k))
         _prefetch(t.path for t in rest)
-        for done in _run(rest, mode, workers, out, geom.transform, rows, cols, shared, check_cancel, pool_starter, done):
+        for done in _run(
+            rest, mode, workers, out, geom.transform, rows, cols, shared, check_cancel, pool_starter, done, failures
+        ):
             yield LoadProgress(stack.series_uid, stack.stack_id, done, n)
+        missing = sorted({k for failure in failures for k in failure[0]})
+        if len(missing) == n:  # nothing decoded: the stack cannot be shown at all
+            _, path, reason, fix = failures[0]
+            raise PixelDecodeError(path, reason, fix)
+        for failure in failures:
+            _fill_air(out, failure[0])
     except BaseException:
         if shared is not None:
             shared.release_name()
@@ -464,7 +498,33 @@ def iter_load(
         tilt_deg=float(stack.geometry.tilt_deg or 0.0),
         window_center_hu=window_c,
         window_width_hu=window_w,
-        warnings=tuple(stack.warnings),
+        warnings=tuple(stack.warnings) + _decode_warnings(failures, n),
+        missing_slices=tuple(missing),
+    )
+
+
+def _max_volume_bytes(override: int | None) -> int:
+    return max_volume_bytes(override)
+
+
+def _fill_air(out: np.ndarray, indices: Sequence[int]) -> None:
+    for k in indices:
+        out[k] = AIR_HU
+
+
+def _decode_warnings(failures: Sequence[_Failure], n: int) -> tuple[StackWarning, ...]:
+    """One DECODE_FAILED warning naming the slices that could not be decoded (shown as air)."""
+    if not failures:
+        return ()
+    count = len({k for f in failures for k in f[0]})
+    shown = "; ".join(f"{Path(path).name}: {reason}" for _, path, reason, _ in failures[:3])
+    more = f"; and {len(failures) - 3} more files" if len(failures) > 3 else ""
+    return (
+        StackWarning(
+            DECODE_FAILED,
+            f"{count} of {n} slices could not be decoded and are shown as air (a gap in the stack): "
+            f"{shown}{more}. Do not read or measure across the gap; re-export the series to fill it.",
+        ),
     )
 
 
@@ -480,20 +540,28 @@ def _run(
     check_cancel: Callable[[], None],
     pool_starter: threading.Thread | None,
     done: int,
+    failures: list[_Failure],
 ) -> Iterator[int]:
-    """Decode `tasks`; yield the running count of decoded slices after each finished task."""
+    """Decode `tasks`; yield the running count of slices handled after each finished task. A task
+    that cannot be decoded is added to `failures` (its slices become a gap); the rest go on."""
     if mode == "serial":
         for task in tasks:
             check_cancel()
-            decode_file_into(task, out, transform, rows, cols)
+            try:
+                decode_file_into(task, out, transform, rows, cols)
+            except PixelDecodeError as exc:
+                failures.append(_failure(task, exc))
             done += len(task.items)
             yield done
         return
+    task_of: dict[Future, FileTask] = {}
     if mode == "threads":
         executor: Executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ichview-decode")
-        futures: dict[Future, int] = {
-            executor.submit(_thread_decode, t, out, transform, rows, cols): len(t.items) for t in tasks
-        }
+        futures: dict[Future, int] = {}
+        for t in tasks:
+            f = executor.submit(_thread_decode, t, out, transform, rows, cols)
+            futures[f] = len(t.items)
+            task_of[f] = t
     else:
         assert shared is not None
         if pool_starter is not None:
@@ -511,9 +579,13 @@ def _run(
             check_cancel()
             finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             for f in finished:
-                result = f.result()  # re-raises an error from a thread
-                if isinstance(result, tuple):  # a worker process's PixelDecodeError
-                    raise PixelDecodeError(*result)
+                try:
+                    result = f.result()  # re-raises an error from a thread
+                except PixelDecodeError as exc:
+                    failures.append(_failure(task_of[f], exc))
+                    result = None
+                if isinstance(result, tuple):  # a worker process: (count, failures)
+                    failures.extend(result[1])
                 done += futures[f]
             if finished:
                 yield done

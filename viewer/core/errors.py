@@ -37,5 +37,9 @@ class PixelDecodeError(FileProblemError):
     prefix = "cannot decode pixels: "
 
 
+class VolumeTooLargeError(IchviewError):
+    """A stack whose decoded volume would exceed the memory limit (viewer/core/limits.py)."""
+
+
 class LoadCancelled(IchviewError):
     """Loading was cancelled by the user."""

@@ -30,6 +30,7 @@ def iter_load_stack(
     workers: int | None = None,
     cancel: threading.Event | None = None,
     parallel: str = "auto",
+    max_volume_bytes: int | None = None,
 ) -> Iterator[LoadEvent]:
     """Decode a stack: yields FirstSlice once, LoadProgress repeatedly, and the Volume last.
 
@@ -40,12 +41,19 @@ def iter_load_stack(
     series), serially otherwise; `parallel` forces "processes", "threads" or "serial". The output
     (int16, canonical orientation, see volume.py) is allocated once.
 
-    Raises LoadCancelled at the next slice after `cancel` is set, PixelDecodeError naming the file
-    and the fix when a slice cannot be decoded.
+    A slice that cannot be decoded does not stop the load: it becomes a gap (its pixels AIR_HU,
+    its index in `Volume.missing_slices`, a DECODE_FAILED warning naming the file and why).
+
+    Raises LoadCancelled at the next slice after `cancel` is set; PixelDecodeError naming the file
+    and the fix when no slice at all can be decoded; VolumeTooLargeError, before anything is
+    allocated, when the volume would need more than `max_volume_bytes` (default: limits.py, 2 GiB
+    or $ICHVIEW_MAX_VOLUME_BYTES).
     """
     from viewer.core import decode_pool
 
-    return decode_pool.iter_load(stack, workers=workers, cancel=cancel, parallel=parallel)
+    return decode_pool.iter_load(
+        stack, workers=workers, cancel=cancel, parallel=parallel, max_volume_bytes=max_volume_bytes
+    )
 
 
 def load_stack(stack: Stack, *, workers: int | None = None) -> Volume:

@@ -316,6 +316,9 @@ class NativeTail:
     rows: int
     cols: int
     dtype: str  # numpy dtype of one stored sample: "<u2", "<i2", "u1", "i1"
+    # Offset of the Pixel Data element (from the scan): read there, not at the file's end, so a
+    # file with data after its pixels is read correctly and its tail never read. None: the end.
+    offset: int | None = None
 
     @property
     def nbytes(self) -> int:
@@ -323,7 +326,8 @@ class NativeTail:
 
 
 def native_tail_from_meta(
-    meta: Mapping[str, str], *, transfer_syntax_uid: str, photometric: str, rows: int, cols: int, frame: int | None
+    meta: Mapping[str, str], *, transfer_syntax_uid: str, photometric: str, rows: int, cols: int, frame: int | None,
+    pixel_offset: int | None = None,
 ) -> tuple[NativeTail, HuParams] | None:
     """The fast-path layout and HU parameters of a slice from its scanned header (scan.py's `meta`),
     or None when the slice needs the full reader (compressed, multi-frame, colour, odd bits, or a
@@ -334,7 +338,7 @@ def native_tail_from_meta(
     if found is None:
         return None
     dtype, params = found
-    return NativeTail(transfer_syntax_uid == _IMPLICIT_LE, rows, cols, dtype), params
+    return NativeTail(transfer_syntax_uid == _IMPLICIT_LE, rows, cols, dtype, pixel_offset), params
 
 
 def _layout_from_meta(meta: Mapping[str, str], photometric: str) -> tuple[str, HuParams] | None:
@@ -464,8 +468,8 @@ def read_native_tail(path: Path | str, tail: NativeTail) -> np.ndarray | None:
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
-            start = size - nbytes - header_len
-            if start < 132:  # preamble + "DICM" at least
+            start = size - nbytes - header_len if tail.offset is None else tail.offset
+            if start < 132 or start + header_len + nbytes > size:  # preamble + "DICM" at least
                 return None
             fh.seek(start)
             data = fh.read(header_len + nbytes)

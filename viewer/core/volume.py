@@ -74,6 +74,9 @@ class Volume:
     window_center_hu: float | None = None  # header window of the first slice
     window_width_hu: float | None = None
     warnings: tuple[StackWarning, ...] = field(default_factory=tuple)
+    # Canonical indices of slices whose pixels could not be decoded: they hold AIR_HU, and a
+    # DECODE_FAILED warning names them. Empty when every slice decoded.
+    missing_slices: tuple[int, ...] = ()
 
     @property
     def n_slices(self) -> int:
