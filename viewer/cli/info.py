@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -25,6 +27,50 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "info.schema.jso
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+# ---------------------------------------------------------------- safe output
+# C0 / C1 control characters (ESC starts ANSI sequences; CR / LF can forge lines), DEL, and the
+# bidirectional overrides / isolates that reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def safe_text(value: object) -> str:
+    """Text that is valid UTF-8: a file name's undecodable bytes (os.fsdecode's surrogateescape)
+    become backslash escapes (b'\\xff' -> '\\xff'), as do any other lone surrogates."""
+    text = str(value)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def term_text(value: object) -> str:
+    """`safe_text` for a terminal: control characters shown as escapes (\\x1b, \\n), never sent."""
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1] if m.group(0) not in "\u2028\u2029" else f"\\u{ord(m.group(0)):04x}", safe_text(value))
+
+
+def json_safe(value: Any, where: str = "$", notes: list[str] | None = None) -> Any:
+    """A copy of `value` that json.dumps(allow_nan=False) accepts and that is valid UTF-8: NaN and
+    infinities become null (each noted in `notes` with where it was), text goes through safe_text."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        if notes is not None:
+            notes.append(where)
+        return None
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(k): json_safe(v, f"{where}.{k}", notes) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, f"{where}[{i}]", notes) for i, v in enumerate(value)]
+    return value
 
 
 def _thickness_range(stack: Stack) -> tuple[float, float] | None:
@@ -94,8 +140,15 @@ def tree_to_json(tree: StudyTree) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "patients": patients,
         "series": [stack_to_json(stack) for stack in tree.stacks()],
-        "skipped": [{"path": str(s.path), "reason": s.reason} for s in tree.skipped],
+        "skipped": [{"path": safe_text(s.path), "reason": s.reason} for s in tree.skipped],
     }
+
+
+def dumps_json(tree: StudyTree) -> tuple[str, list[str]]:
+    """(the info JSON text, where non-finite numbers were replaced by null)."""
+    notes: list[str] = []
+    data = json_safe(tree_to_json(tree), notes=notes)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False), notes
 
 
 def _mm(value: float | None) -> str:
@@ -128,7 +181,18 @@ def _stack_line(stack: Stack) -> str:
 
 
 def write_text(tree: StudyTree, out: TextIO) -> None:
-    """Human-readable tree: patients -> studies -> series -> stacks, then skipped files."""
+    """Human-readable tree: patients -> studies -> series -> stacks, then skipped files. Every
+    line goes through term_text: header values and file names cannot send control characters."""
+
+    class _Out:
+        def write(self, text: str) -> None:
+            # print() writes each line, then its end: only that end is a real newline.
+            out.write(text if text == "\n" else term_text(text))
+
+    _write_text(tree, _Out())  # type: ignore[arg-type]
+
+
+def _write_text(tree: StudyTree, out: TextIO) -> None:
     for patient in tree.patients:
         print(f"Patient {patient.name or '(no name)'}  (ID {patient.patient_id or '-'})", file=out)
         for study in patient.studies:
@@ -169,16 +233,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
     _quiet_pydicom_messages()
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:  # a non-UTF-8 terminal gets escapes, never an encoding error
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
     tree = open_paths(args.paths, workers=args.workers)
     if args.json:
-        json.dump(tree_to_json(tree), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        text, notes = dumps_json(tree)
+        _write_utf8(text + "\n")
+        if notes:
+            print(
+                f"ichview info: warning: {len(notes)} value{'s' if len(notes) != 1 else ''} not a finite "
+                f"number, written as null ({', '.join(notes[:5])}{', ...' if len(notes) > 5 else ''})",
+                file=sys.stderr,
+            )
     else:
         write_text(tree, sys.stdout)
     if not tree.stacks():
-        print(no_series_reason(tree, args.paths, command="info"), file=sys.stderr)
+        print(term_text(no_series_reason(tree, [safe_text(p) for p in args.paths], command="info")), file=sys.stderr)
         return 2
     return 0
+
+
+def _write_utf8(text: str) -> None:
+    """JSON is UTF-8 whatever the locale says."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
 
 
 if __name__ == "__main__":
