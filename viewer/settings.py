@@ -23,6 +23,7 @@ HEATMAP_LABELS: tuple[str, ...] = (
     "subarachnoid",
     "subdural",
 )
+LESION_STYLES: tuple[str, ...] = ("outline", "fill")  # how the second reader's lesions are drawn
 MAX_RECENT = 10
 
 
@@ -54,6 +55,12 @@ class Settings:
     heatmap_threshold: float = 0.3  # display threshold only; the verdict uses the model's own
     heatmap_label: str = "any"
     show_corner_text: bool = True
+    # The second reader (BLAST-CT lesion segmentation) after the first; its device and threads
+    # follow the first reader's.
+    second_reader: bool = True
+    lesion_visible: bool = True
+    lesion_opacity: float = 0.9
+    lesion_style: str = "outline"
 
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields changed."""
@@ -88,5 +95,7 @@ class Settings:
             heatmap_opacity=min(max(float(self.heatmap_opacity), 0.0), 1.0),
             heatmap_threshold=min(max(float(self.heatmap_threshold), 0.0), 1.0),
             heatmap_label=self.heatmap_label if self.heatmap_label in HEATMAP_LABELS else "any",
+            lesion_opacity=min(max(float(self.lesion_opacity), 0.0), 1.0),
+            lesion_style=self.lesion_style if self.lesion_style in LESION_STYLES else "outline",
             recent_paths=tuple(self.recent_paths)[:MAX_RECENT] if self.remember_recent else (),
         )

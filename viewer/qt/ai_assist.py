@@ -9,7 +9,10 @@
   opacity and display threshold sliders, N / Shift+N (next / previous slice at or above the model's
   operating threshold); File > Export findings… (PDF and/or JSON, written off the GUI thread,
   atomically);
-* a status-bar line with the verdict and the honest-use reminder, and an inference progress bar.
+* a status-bar line with the verdict and the honest-use reminder, and an inference progress bar;
+* the second reader (BLAST-CT, `ai_second`): run after the first finishes a stack, its lesions drawn
+  over the slice (`lesion_overlay`, L), its blood slices marked on the strip, its volumes in the
+  panel, its progress in the status bar; the verdict is provisional until it has read the stack.
 
 When a stack becomes the shown Volume, inference starts in a worker (`viewer.qt.workers`, job kind
 "ai") unless the preference `auto_run_ai` is off. The engine is loaded once, in a worker, with torch
@@ -21,8 +24,9 @@ Finished stacks are remembered for the study, so coming back to one shows its re
 the export covers every analysed stack (the others are listed as not analysed, with the reason).
 
 This module is the coordinator (state per stack, reacting to the window, the words on screen); the
-pieces it uses: `ai_controls` (docks, menu and toolbar), `ai_run` (engine and worker side, results
-per stack), `ai_status` (verdict and readout text), `ai_export` (export targets and writing).
+pieces it uses: `ai_controls` (docks, menu and toolbar), `ai_run` (readers and worker side, results
+per stack), `ai_second` (the second reader's run and display), `ai_status` (verdict and readout
+text), `ai_export` (export targets and writing).
 """
 from __future__ import annotations
 
@@ -45,10 +49,14 @@ from viewer.qt.ai_run import (
     WARMUP_KIND,
     EngineHost,
     EngineReady,
+    SecondReaderHost,
     StackChecked,
     StackRun,
     default_threads,
+    verdict_rule,
 )
+from viewer.qt.ai_run import stack_findings as build_stack_findings
+from viewer.qt.ai_second import AiSecondMixin
 from viewer.qt.ai_status import SHORT_HONEST_USE, readout_text, verdict_now
 from viewer.qt.workers import Job, JobSlot
 from viewer.report.findings import (
@@ -57,25 +65,31 @@ from viewer.report.findings import (
     NotAnalysed,
     StackFindings,
     StudyFindings,
-    attach_cam_affines,
-    summarize_stack,
     summarize_study,
 )
 
 NOT_OPENED_REASON = "not analysed in this session (select the series in the viewer to run the AI)"
 
 
-class AiAssist(AiControlsMixin, QtCore.QObject):
+class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
     """The AI features of the viewer, attached to a MainWindow (see the module docstring).
 
     Signals: `inference_started(stack_id)`, `result_shown(stack_id, index)` (one slice's result is on
     screen), `inference_finished(stack_id)` (all slices done, or the stack refused: findings shown),
-    `export_finished(list[str])`, `export_failed(str)`.
+    `second_started(stack_id)`, `second_progressed(stack_id, done, total)`, `second_finished(stack_id)`
+    (the second reading is shown, or the reader failed), `export_finished(list[str])`,
+    `export_failed(str)`.
+
+    `second_loader`: a callable returning the second reader (default: BLAST-CT's `SecondReader.load`
+    on the same device and threads as the first reader).
     """
 
     inference_started = QtCore.Signal(str)
     result_shown = QtCore.Signal(str, int)
     inference_finished = QtCore.Signal(str)
+    second_started = QtCore.Signal(str)
+    second_progressed = QtCore.Signal(str, int, int)
+    second_finished = QtCore.Signal(str)
     export_finished = QtCore.Signal(list)
     export_failed = QtCore.Signal(str)
 
@@ -88,13 +102,16 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
         threads: int | None = None,
         batch_size: int = BATCH_SIZE,
         warm_up: bool = True,
+        second_loader: Any = None,
     ) -> None:
         super().__init__(window)
         self.window = window
         self.view = window.slice_view  # type: ignore[attr-defined]
         self._host = EngineHost(weights, device, default_threads() if threads is None else int(threads), int(batch_size))
+        self._second_host = SecondReaderHost(device, self._host.threads, self._host.compute_lock, second_loader)
         self._last_failure = ""
         self._stale_results = 0  # arrived for a stack no longer shown (GUI side)
+        self._stale_second = 0  # second-reader items that arrived for a stack no longer shown
         self._jobs: list[Job] = []
         self._runs: dict[str, StackRun] = {}
         self._current: StackRun | None = None
@@ -103,6 +120,7 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
         # Own job slots, not the window's: the window's "is loading" (and its Cancel button) stay
         # about loading images, and a long AI run never holds up what waits for a study to load.
         self._slot = JobSlot(self)
+        self._second_slot = JobSlot(self)
         self._warm_slot = JobSlot(self)
         self._export_slot = JobSlot(self)
         self._last_export_dir = ""
@@ -140,8 +158,12 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
 
     @property
     def dropped_results(self) -> int:
-        """Per-slice results that belonged to a stack no longer shown and were dropped."""
-        return self._host.late_results + self._stale_results + sum(job.dropped for job in self._jobs)
+        """Results (per-slice, second-reader progress and readings) that belonged to a stack no longer
+        shown, or came after a cancel, and were dropped."""
+        return (
+            self._host.late_results + self._second_host.late_items + self._stale_results + self._stale_second
+            + sum(job.dropped for job in self._jobs)
+        )
 
     @property
     def current_run(self) -> StackRun | None:
@@ -199,8 +221,9 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
         return self._start(volume)
 
     def cancel(self) -> None:
-        """Stop the running inference (its late results are dropped)."""
+        """Stop both readers on the shown stack (their late results are dropped)."""
         self._slot.cancel()
+        self.cancel_second()
 
     def next_above(self) -> None:
         """N: the next slice at or above the operating threshold."""
@@ -278,7 +301,7 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
     def shutdown(self, timeout_s: float = 20.0) -> bool:
         """Cancel inference, let a running export finish, and join every thread of this controller."""
         ok = self._export_slot.job is None or self._export_slot.job.wait(timeout_s)
-        for slot in (self._slot, self._warm_slot, self._export_slot):
+        for slot in (self._slot, self._second_slot, self._warm_slot, self._export_slot):
             ok = slot.shutdown(timeout_s) and ok
         return ok
 
@@ -294,10 +317,12 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
 
     # ============================================================================ running
     def _start(self, volume: Volume) -> Job:
+        self.cancel_second()
         run = StackRun.new(volume)
         self._runs[volume.stack_id] = run
         self._current = run
         self.overlay.set_slice_cams({})
+        self.lesions.set_labels(None)
         threshold = self._host.engine.threshold if self._host.engine is not None else 0.5
         self.strip.reset(volume.n_slices, threshold)
         self.strip.set_current(self.view.index)
@@ -382,7 +407,7 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
         if acceptance.accepted and run.n_done < run.n_slices:
             self._on_failed(stack_id, RuntimeError(f"the AI stopped after {run.n_done} of {run.n_slices} slices"))
             return
-        analysis = StackAnalysis(
+        run.analysis = StackAnalysis(
             series_uid=volume.series_uid,
             stack_id=stack_id,
             acceptance=acceptance,
@@ -392,14 +417,14 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
             probabilities=run.probabilities if acceptance.accepted else np.zeros((0, len(LABELS)), np.float32),
             cams=run.cams.get("any") if acceptance.accepted else None,
         )
-        findings = summarize_stack(volume, analysis)
-        if findings.analysed and run.affines is not None:
-            affines = {k.index: run.affines[k.index] for k in findings.key_slices if run.affine(k.index) is not None}
-            findings = attach_cam_affines(findings, affines)
+        findings = build_stack_findings(volume, run, verdict_rule(engine))
         run.findings = findings
+        self._after_first_reader(volume, run)
         study = self.study_findings()
         if study is not None:
-            self.panel.set_findings(study)
+            self.panel.set_findings(study, self._second_states())
+            if run.second_status():
+                self.panel.set_status(run.second_status())
         elif not findings.analysed:
             self.panel.clear(f"Not analysed: {findings.reason}")
         self.export_action.setEnabled(study is not None)
@@ -425,6 +450,7 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
         self._current = None
         self.progress.setVisible(False)
         self.overlay.set_slice_cams({})
+        self.lesions.set_labels(None)
         self.strip.reset(0, self.strip.threshold)
         self._show_idle("AI: waiting for the series to load")
         self._update_readout()
@@ -433,6 +459,7 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
         run = self._runs.get(volume.stack_id)
         if run is not None and run.complete and run.n_slices == volume.n_slices:
             self._show_run(run)
+            self._resume_second(volume, run)
         elif self.window.settings.auto_run_ai:  # type: ignore[attr-defined]
             self._start(volume)
         else:
@@ -453,9 +480,10 @@ class AiAssist(AiControlsMixin, QtCore.QObject):
         self.strip.flush()
         self.strip.set_current(self.view.index)
         self._restore_overlay()
+        self._show_lesions(run)
         study = self.study_findings()
         if study is not None:
-            self.panel.set_findings(study)
+            self.panel.set_findings(study, self._second_states())
         elif run.findings is not None and not run.findings.analysed:
             self.panel.clear(f"Not analysed: {run.findings.reason}")
         self._update_status()

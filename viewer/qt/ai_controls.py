@@ -1,7 +1,8 @@
 """The AI's widgets and controls, built onto the main window through its extension points: the
-probability-strip and findings docks, the status-bar line and progress bar, the "AI" menu (with
-the heatmap colours), File > Export findings…, and the "AI" toolbar (label, opacity and display
-threshold). `AiControlsMixin` is mixed into `AiAssist`, which owns the slots the controls call."""
+probability-strip and findings docks, the status-bar line and progress bars (first reader, second
+reader), the "AI" menu (with the heatmap colours, lesions on/off (L) and their style), File > Export
+findings…, and the "AI" toolbar (label, heatmap opacity and display threshold, lesion opacity).
+`AiControlsMixin` is mixed into `AiAssist`, which owns the slots the controls call."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,6 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from inference.labels import LABELS
 from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.heatmap_overlay import COLORMAPS, HeatmapOverlay
+from viewer.qt.lesion_overlay import LesionOverlay
 from viewer.qt.probability_strip import ProbabilityStrip
 from viewer.report.findings import LABEL_NAMES
 
@@ -37,6 +39,10 @@ class AiControlsMixin:
         self.overlay.set_visible(settings.heatmap_visible)
         self.overlay.set_label(self._label)
         self.overlay.set_colormap(DEFAULT_COLORMAP)
+        self.lesions = LesionOverlay(self.view)
+        self.lesions.set_opacity(settings.lesion_opacity)
+        self.lesions.set_style(settings.lesion_style)
+        self.lesions.set_visible(settings.lesion_visible)
 
         self.strip = ProbabilityStrip()
         self.strip.set_label(self._label)
@@ -81,8 +87,15 @@ class AiControlsMixin:
         self.progress.setMaximumWidth(160)
         self.progress.setFormat("AI %v / %m")
         self.progress.setVisible(False)
+        self.second_progress = QtWidgets.QProgressBar()
+        self.second_progress.setMinimumWidth(260)
+        self.second_progress.setMaximumWidth(300)
+        self.second_progress.setAccessibleName("Second reader progress")
+        self.second_progress.setFormat("Lesion segmentation (BLAST-CT) %v/%m")
+        self.second_progress.setVisible(False)
         w.statusBar().addPermanentWidget(self.status_label)
         w.statusBar().addPermanentWidget(self.progress)
+        w.statusBar().addPermanentWidget(self.second_progress)
         self._show_idle("AI: no series analysed yet")
 
     def _build_actions(self, settings: Any) -> None:
@@ -109,9 +122,16 @@ class AiControlsMixin:
         self.export_action.setEnabled(False)
         self.export_action.triggered.connect(self.export_findings)
         self.cancel_action = QtGui.QAction("&Stop AI", w)
+        self.cancel_action.setToolTip("Stop both readers on the shown series")
         self.cancel_action.triggered.connect(self.cancel)
+        self.lesion_action = QtGui.QAction("&Lesions (BLAST-CT)", w)
+        self.lesion_action.setCheckable(True)
+        self.lesion_action.setChecked(settings.lesion_visible)
+        self.lesion_action.setShortcut(QtGui.QKeySequence("L"))
+        self.lesion_action.setToolTip("Show the second reader's (BLAST-CT) lesion outlines: IPH, EAH, oedema, IVH (L)")
+        self.lesion_action.toggled.connect(self.set_lesions_visible)
 
-        for action in (self.run_action, self.cancel_action, self.heatmap_action, self.next_action, self.prev_action):
+        for action in (self.run_action, self.cancel_action, self.heatmap_action, self.lesion_action, self.next_action, self.prev_action):
             w.add_action("&AI", action)  # type: ignore[attr-defined]
         self._move_menu_before("AI", "Help")
         ai_menu = self._menu("AI")
@@ -126,6 +146,16 @@ class AiControlsMixin:
                 action.triggered.connect(lambda _=False, n=name: self.overlay.set_colormap(n))
                 group.addAction(action)
                 self.colormap_actions[name] = action
+            styles = ai_menu.addMenu("Lesion &style")
+            style_group = QtGui.QActionGroup(styles)
+            self.lesion_style_actions: dict[str, QtGui.QAction] = {}
+            for style, text in (("outline", "&Outlines"), ("fill", "&Filled")):
+                action = styles.addAction(text)
+                action.setCheckable(True)
+                action.setChecked(style == settings.lesion_style)
+                action.triggered.connect(lambda _=False, st=style: self.set_lesion_style(st))
+                style_group.addAction(action)
+                self.lesion_style_actions[style] = action
         file_menu = self._menu("File")
         if file_menu is not None:
             quit_action = getattr(w, "quit_action", None)
@@ -140,6 +170,7 @@ class AiControlsMixin:
         self.toolbar = tb
         tb.addAction(self.run_action)
         tb.addAction(self.heatmap_action)
+        tb.addAction(self.lesion_action)
         self.label_combo = QtWidgets.QComboBox()
         self.label_combo.setAccessibleName("Label shown")
         self.label_combo.setToolTip("Which probability the strip and the heatmap show")
@@ -162,6 +193,10 @@ class AiControlsMixin:
         self.threshold_value = QtWidgets.QLabel(f"{settings.heatmap_threshold:.2f}")
         self.threshold_value.setMinimumWidth(30)
         tb.addWidget(self.threshold_value)
+        tb.addWidget(QtWidgets.QLabel(" Lesions "))
+        self.lesion_opacity_slider = _slider("Lesion outline opacity (BLAST-CT)", settings.lesion_opacity)
+        self.lesion_opacity_slider.valueChanged.connect(lambda v: self.set_lesion_opacity(v / 100.0))
+        tb.addWidget(self.lesion_opacity_slider)
 
     def _menu(self, name: str) -> QtWidgets.QMenu | None:
         for action in self.window.menuBar().actions():

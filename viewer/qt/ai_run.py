@@ -1,10 +1,14 @@
-"""The AI's worker side: the engine loaded once, per-slice results streamed from a worker job.
+"""The AI's worker side: the readers loaded once, their results streamed from worker jobs.
 
-`EngineHost` loads the engine (once, under a lock) and yields, for one Volume, `EngineReady`, then
-`StackChecked`, then one `SliceResult` per slice (each carrying the stack id and series UID, so the
-GUI side drops results that belong to a stack no longer shown). `StackRun` collects one stack's
-streamed results in the GUI thread. The threads themselves are `viewer.qt.workers` jobs; this
-module only guards the shared engine with locks.
+`EngineHost` loads the first reader's engine (once, under a lock) and yields, for one Volume,
+`EngineReady`, then `StackChecked`, then one `SliceResult` per slice (each carrying the stack id and
+series UID, so the GUI side drops results that belong to a stack no longer shown).
+`SecondReaderHost` does the same for the second reader (BLAST-CT): `SecondReaderReady`, then
+`SecondReadProgress` items, then one `SecondReadResult` (both carry stack id and series UID). The two
+share one compute lock, so a run started for a new series waits for at most one batch or tile of a
+cancelled one. `StackRun` collects one stack's results (both readers) in the GUI thread;
+`stack_findings` turns them into the report's findings. The threads themselves are
+`viewer.qt.workers` jobs; this module only guards the shared readers with locks.
 """
 from __future__ import annotations
 
@@ -19,15 +23,23 @@ from typing import Any
 import numpy as np
 
 from inference.labels import LABELS
-from inference.results import Acceptance, ModelInfo, SliceResult
+from inference.readers.blast_ct.results import SecondReadProgress, SecondReadResult
+from inference.results import Acceptance, ModelInfo, SliceResult, StackAnalysis
 from viewer.app_logging import get_logger
 from viewer.core.volume import Volume
-from viewer.report.findings import StackFindings
+from viewer.report.findings import StackFindings, attach_cam_affines, summarize_stack
+from viewer.report.verdict import DEFAULT_RULE, VerdictRule
 
 _log = get_logger("ai_assist")
 
 JOB_KIND = "ai"
 WARMUP_KIND = "ai-load"
+SECOND_JOB_KIND = "ai-second"
+SECOND_READER_TASK = "Lesion segmentation (BLAST-CT)"
+# The second reader's state on a stack (StackRun.second_state).
+SECOND_NONE, SECOND_RUNNING, SECOND_DONE, SECOND_OFF, SECOND_STOPPED, SECOND_FAILED = (
+    "", "running", "done", "off", "stopped", "failed"
+)
 BATCH_SIZE = 4  # small batches: the first result shows early and a cancel takes effect soon
 
 
@@ -68,6 +80,13 @@ class StackRun:
     started_s: float = 0.0
     seconds: float = 0.0
     findings: StackFindings | None = None  # set when complete (or refused)
+    analysis: StackAnalysis | None = None  # the first reader's, set when complete
+    # The second reader (BLAST-CT) on this stack: its state, progress and result.
+    second_state: str = SECOND_NONE
+    second_done: int = 0
+    second_total: int = 0
+    second_note: str = ""  # why it failed or was not run
+    second: SecondReadResult | None = None
 
     @classmethod
     def new(cls, volume: Volume) -> StackRun:
@@ -117,6 +136,45 @@ class StackRun:
             return None
         return self.affines[index]
 
+    @property
+    def lesions_read(self) -> bool:
+        """Whether the second reader read this stack (a label map to draw)."""
+        return self.second is not None and bool(self.second.acceptance.accepted)
+
+    def second_status(self) -> str:
+        """The second reader's state on this stack in words ('' when it has nothing to say)."""
+        if self.second_state == SECOND_RUNNING:
+            if self.second_total:
+                return f"{SECOND_READER_TASK} {self.second_done}/{self.second_total}"
+            return f"{SECOND_READER_TASK}: starting…"
+        if self.second_state == SECOND_OFF:
+            return f"{SECOND_READER_TASK} is off (Preferences)"
+        if self.second_state == SECOND_STOPPED:
+            return f"{SECOND_READER_TASK} stopped (Run AI to read again)"
+        if self.second_state == SECOND_FAILED:
+            return f"{SECOND_READER_TASK} did not run: {self.second_note}"
+        if self.second_state == SECOND_DONE and self.second is not None and not self.second.acceptance.accepted:
+            return f"{SECOND_READER_TASK} did not read this series: {self.second.acceptance.reason}"
+        return ""
+
+
+def stack_findings(volume: Volume, run: StackRun, rule: VerdictRule = DEFAULT_RULE) -> StackFindings:
+    """The report's findings of a stack from both readers' results (the second when it has read);
+    key slices carry their CAM placement. `run.analysis` must be set."""
+    assert run.analysis is not None
+    second = run.second if run.second is not None and run.second.n_slices == volume.n_slices else None
+    findings = summarize_stack(volume, run.analysis, second=second, rule=rule)
+    if findings.analysed and run.affines is not None:
+        affines = {k.index: run.affines[k.index] for k in findings.key_slices if run.affine(k.index) is not None}
+        findings = attach_cam_affines(findings, affines)
+    return findings
+
+
+def verdict_rule(engine: Any) -> VerdictRule:
+    """The combination rule stored with the first reader's weights (defaults without an engine)."""
+    metadata = getattr(engine, "metadata", None)
+    return VerdictRule.from_metadata(getattr(metadata, "extra", None)) if metadata is not None else DEFAULT_RULE
+
 
 def with_cam_affine(engine: Any, volume: Volume, result: SliceResult) -> SliceResult:
     """The result with its CAM placement filled in when the engine left it out (None)."""
@@ -144,7 +202,7 @@ class EngineHost:
         self.engine: Any = None
         self.worker_torch_threads = 0  # torch CPU threads seen by the last inference worker
         self._engine_lock = threading.Lock()
-        self._compute_lock = threading.Lock()  # one batch at a time, whichever job asks
+        self.compute_lock = threading.Lock()  # one batch (or second-reader tile) at a time, whichever job asks
         self._late_lock = threading.Lock()
         self._late_results = 0  # computed for a cancelled run, never sent (worker side)
 
@@ -192,7 +250,7 @@ class EngineHost:
             volume, cams=True, cam_labels=LABELS, batch_size=self._batch_size, cancel=cancel
         )
         while True:
-            with self._compute_lock:
+            with self.compute_lock:
                 result = next(results, None)
                 if result is not None and not cancel.is_set():
                     result = with_cam_affine(engine, volume, result)
@@ -205,3 +263,93 @@ class EngineHost:
                     self._late_results += 1
                 continue
             yield result
+
+
+# ------------------------------------------------------------------------------ second reader
+@dataclass(frozen=True)
+class SecondReaderReady:
+    """The second reader is loaded (first item of every second-reader run)."""
+
+    stack_id: str
+    models: tuple[str, ...]
+    device: str
+
+
+class SecondReaderHost:
+    """The second reader (BLAST-CT), loaded once on the first reader's device and threads.
+
+    `load` is a callable returning a reader with `iter_segment(volume, cancel)` (tests give their
+    own); by default `SecondReader.load(device=..., threads=...)`. A failed load is remembered and
+    raised again (with the same message) instead of retried for every series.
+    """
+
+    def __init__(
+        self, device: str | None, threads: int, compute_lock: threading.Lock, load: Any = None
+    ) -> None:
+        self._device = device
+        self.threads = threads
+        self._load = load
+        self._compute_lock = compute_lock
+        self._lock = threading.Lock()
+        self.reader: Any = None
+        self._error: BaseException | None = None
+        self._late_items = 0
+
+    @property
+    def load_error(self) -> BaseException | None:
+        """Why the reader could not be loaded (None while loaded or not tried)."""
+        with self._lock:
+            return self._error
+
+    @property
+    def late_items(self) -> int:
+        """Items computed for a cancelled run and never sent."""
+        with self._lock:
+            return self._late_items
+
+    def get(self) -> Any:
+        """The reader, loaded on first use (any thread)."""
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self.reader is None:
+                try:
+                    if self._load is not None:
+                        self.reader = self._load()
+                    else:
+                        from inference.readers.blast_ct.segment import SecondReader
+
+                        self.reader = SecondReader.load(device=self._device, threads=self.threads)
+                        _log.info("second reader loaded on %s", self.reader.device)
+                except Exception as exc:  # noqa: BLE001 (remembered, reported by the GUI)
+                    self._error = exc
+                    raise
+            return self.reader
+
+    def generate(self, volume: Volume, cancel: threading.Event) -> Iterator[object]:
+        """Worker side: load the reader, then stream its progress and its one result."""
+        reader = self.get()
+        if self._load is None:  # the real reader: cap torch's threads in this thread (see EngineHost)
+            from inference.device import set_threads
+
+            set_threads(self.threads)
+        yield SecondReaderReady(
+            volume.stack_id, tuple(getattr(reader, "model_names", ())), str(getattr(reader, "device", ""))
+        )
+        items = reader.iter_segment(volume, cancel=cancel)
+        try:
+            while not cancel.is_set():
+                with self._compute_lock:
+                    item = next(items, None)
+                if item is None:
+                    return
+                if cancel.is_set():  # computed for a stack no longer shown: never sent, counted
+                    with self._lock:
+                        self._late_items += 1
+                    return
+                if isinstance(item, (SecondReadProgress, SecondReadResult)):
+                    yield item
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()

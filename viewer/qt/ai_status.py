@@ -21,7 +21,10 @@ def verdict_now(run: StackRun | None, threshold: float) -> tuple[str, bool | Non
         return f"Not analysed: {run.acceptance.reason}", None
     best = run.max_any()
     if run.findings is not None:
-        return run.findings.verdict_text, run.findings.ich_suspected
+        text = run.findings.verdict_text
+        if run.findings.provisional:
+            text += " (provisional: first reader only)"
+        return text, run.findings.ich_suspected
     if best is not None and best >= threshold:
         return f"{VERDICT_POSITIVE} (analysing {run.n_done} / {run.n_slices})", True
     return f"Analysing {run.n_done} / {run.n_slices} slices…", None

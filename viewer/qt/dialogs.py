@@ -154,6 +154,9 @@ class PreferencesDialog(QtWidgets.QDialog):
         self.auto_run_ai = QtWidgets.QCheckBox("Run the hemorrhage AI when a series opens")
         self.auto_run_ai.setChecked(settings.auto_run_ai)
         form.addRow("AI:", self.auto_run_ai)
+        self.second_reader = QtWidgets.QCheckBox("Then run the second reader (BLAST-CT lesion segmentation; slow on a CPU)")
+        self.second_reader.setChecked(settings.second_reader)
+        form.addRow("Second reader:", self.second_reader)
 
         self.heatmap_visible = QtWidgets.QCheckBox("Show the heatmap")
         self.heatmap_visible.setChecked(settings.heatmap_visible)
@@ -195,6 +198,7 @@ class PreferencesDialog(QtWidgets.QDialog):
             wl_sensitivity_hu_per_px=self.wl_sensitivity.value(),
             cine_fps=self.cine_fps.value(),
             auto_run_ai=self.auto_run_ai.isChecked(),
+            second_reader=self.second_reader.isChecked(),
             heatmap_visible=self.heatmap_visible.isChecked(),
             heatmap_opacity=self.heatmap_opacity.value(),
             heatmap_threshold=self.heatmap_threshold.value(),
@@ -209,6 +213,7 @@ class PreferencesDialog(QtWidgets.QDialog):
         self.wl_sensitivity.setValue(d.wl_sensitivity_hu_per_px)
         self.cine_fps.setValue(d.cine_fps)
         self.auto_run_ai.setChecked(d.auto_run_ai)
+        self.second_reader.setChecked(d.second_reader)
         self.heatmap_visible.setChecked(d.heatmap_visible)
         self.heatmap_opacity.setValue(d.heatmap_opacity)
         self.heatmap_threshold.setValue(d.heatmap_threshold)

@@ -58,6 +58,10 @@ def load_settings() -> Settings:
         heatmap_threshold=_float(q.value("heatmap/threshold"), d.heatmap_threshold),
         heatmap_label=str(q.value("heatmap/label", d.heatmap_label)),
         show_corner_text=_bool(q.value("view/corner_text"), d.show_corner_text),
+        second_reader=_bool(q.value("ai/second_reader"), d.second_reader),
+        lesion_visible=_bool(q.value("lesions/visible"), d.lesion_visible),
+        lesion_opacity=_float(q.value("lesions/opacity"), d.lesion_opacity),
+        lesion_style=str(q.value("lesions/style", d.lesion_style)),
     )
     return settings.validated()
 
@@ -79,6 +83,10 @@ def save_settings(settings: Settings) -> None:
     q.setValue("heatmap/threshold", s.heatmap_threshold)
     q.setValue("heatmap/label", s.heatmap_label)
     q.setValue("view/corner_text", s.show_corner_text)
+    q.setValue("ai/second_reader", s.second_reader)
+    q.setValue("lesions/visible", s.lesion_visible)
+    q.setValue("lesions/opacity", s.lesion_opacity)
+    q.setValue("lesions/style", s.lesion_style)
     q.sync()
 
 
