@@ -72,6 +72,9 @@ def controller(window, weights: Path) -> AiAssist:  # noqa: ANN001
     existing = getattr(window, "ai_assist", None)
     if existing is not None:
         return existing
+    # These tests are about the first reader; the second (BLAST-CT, ~25 s a tiny study on a CPU)
+    # has its own tests (test_second_reader.py) and would only slow these down in the background.
+    window.apply_settings(window.settings.with_changes(second_reader=False))
     return AiAssist(window, weights=weights, device="cpu")  # default threads: all cores but one
 
 

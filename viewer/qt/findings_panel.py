@@ -2,26 +2,33 @@
 
 Renders viewer.report.findings (StudyFindings / StackFindings) as read-only rich text. The verdict is
 always spelled out and marked with a symbol, never shown by colour alone, and the honest-use
-statement is always shown.
+statement is always shown. Each stack shows its combined verdict (viewer.report.verdict) with
+"provisional" while only the first reader has read it, which reader found what, the readers'
+disagreement when there is one, the second reader's (BLAST-CT) lesion volumes per class with their
+slice ranges, and the BLAST-CT citation.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from urllib.parse import quote, unquote
 
 from PySide6 import QtCore, QtWidgets
 
+from inference.readers.blast_ct.results import LESION_CLASSES
 from viewer.report.findings import (
     HONEST_USE,
+    LESION_NAMES,
     VERDICT_NEGATIVE,
     VERDICT_NOT_ANALYSED,
     VERDICT_POSITIVE,
+    LesionFindings,
     NotAnalysed,
     StackFindings,
     StudyFindings,
     summarize_study,
 )
+from viewer.report.verdict import SECOND_READER_CITATION
 
 # Colour only reinforces the words and symbols; both themes keep a readable contrast.
 _STYLES = {
@@ -76,14 +83,81 @@ def _seconds(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def stack_html(s: StackFindings, *, dark: bool = False) -> str:
-    """One analysed (or refused) stack as HTML (colours for a dark or light background)."""
+def _component_slices(stack_id: str, first: int, last: int) -> str:
+    if first == last:
+        return slice_link(stack_id, first, f"slice {first + 1}")
+    return slice_link(stack_id, first, f"slices {first + 1}\u2013{last + 1}")
+
+
+def verdict_details_html(s: StackFindings, second_status: str, st: dict[str, str]) -> str:
+    """Provisional or not, who found what, the basis and any disagreement, in words."""
+    v = s.verdict
+    if v is None:
+        return ""
+    parts = []
+    if v.provisional:
+        why = second_status or "second reader not run"
+        parts.append(f"<p><b>Provisional</b> (first reader only): {escape(why)}.</p>")
+    if v.suspected and v.by:
+        parts.append(f"<p>Found by: {escape(' and '.join(v.by))}</p>")
+    if v.basis:
+        parts.append(f"<p style='{st['muted']}'>Basis: {escape(v.basis)}</p>")
+    if v.disagreement:
+        parts.append(f"<p>&#9888; <b>The readers disagree:</b> {escape(v.disagreement)}.</p>")
+    return "".join(parts)
+
+
+def lesions_html(s: StackFindings, st: dict[str, str]) -> str:
+    """The second reader's volumes per class (mL) with component slice ranges, and its citation."""
+    les: LesionFindings | None = s.lesions
+    if les is None:
+        return ""
+    parts = ["<p><b>Lesion segmentation (BLAST-CT)</b></p>"]
+    if not les.analysed:
+        parts.append(f"<p>Not read by BLAST-CT: {escape(les.reason)}</p>")
+    else:
+        rows = []
+        for name in LESION_CLASSES:
+            comps = [c for c in les.components if c.label == name]
+            where = ", ".join(
+                f"{_component_slices(s.stack_id, c.first_slice, c.last_slice)} ({c.volume_ml:.1f} mL)" for c in comps
+            ) or "&#8212;"
+            ml = les.volumes_ml.get(name, 0.0)
+            rows.append(
+                f"<tr><td>{escape(name)}</td><td align='right'>{ml:.1f}</td><td>{where}</td></tr>"
+            )
+        parts.append(
+            "<table cellspacing='0' cellpadding='3' border='1' style='border-collapse:collapse;'>"
+            "<tr><th align='left'>Class</th><th>Volume (mL)</th><th align='left'>Components (slices)</th></tr>"
+            + "".join(rows) + "</table>"
+        )
+        legend = "; ".join(f"{k} = {LESION_NAMES[k].lower()}" for k in LESION_CLASSES)
+        parts.append(
+            f"<p style='{st['muted']}'>{escape(legend)}. Blood: {les.blood_ml:.1f} mL in total; components under "
+            f"{les.min_component_ml:g} mL are not counted.</p>"
+        )
+        for note in les.notes:
+            parts.append(f"<p style='{st['muted']}'>{escape(note)}</p>")
+        parts.append(
+            f"<p style='{st['muted']}'>{escape(', '.join(les.models) or 'BLAST-CT')} · device "
+            f"{escape(les.device or 'unknown')} · {_seconds(les.seconds)}</p>"
+        )
+    parts.append(f"<p style='{st['muted']}'>{escape(les.citation or SECOND_READER_CITATION)}</p>")
+    return "".join(parts)
+
+
+def stack_html(s: StackFindings, *, dark: bool = False, second_status: str = "") -> str:
+    """One analysed (or refused) stack as HTML (colours for a dark or light background);
+    `second_status` says what the second reader is doing on it (e.g. 'Lesion segmentation
+    (BLAST-CT) 3/12')."""
     st = _STYLES[dark]
     parts = [f"<h3>{escape(_stack_title(s))} <span style='{st['muted']}'>({s.n_slices} slices)</span></h3>"]
     if not s.analysed:
         parts.append(f"<p>Not analysed: {escape(s.reason)}</p>")
         return "".join(parts)
-    parts.append(f"<p>{_verdict_html(s.ich_suspected, st)}</p>")
+    provisional = " <i>(provisional)</i>" if s.provisional else ""
+    parts.append(f"<p>{_verdict_html(s.ich_suspected, st)}{provisional}</p>")
+    parts.append(verdict_details_html(s, second_status, st))
     if s.max_any is not None and s.max_any_slice is not None:
         parts.append(
             f"<p>Maximum probability (any hemorrhage): <b>{s.max_any:.2f}</b> at "
@@ -118,14 +192,18 @@ def stack_html(s: StackFindings, *, dark: bool = False) -> str:
             f"<p style='{st['muted']}'>Model {escape(s.model.name)} {escape(s.model.version)} · "
             f"device {escape(s.device or 'unknown')} · {_seconds(s.seconds)}</p>"
         )
+    parts.append(lesions_html(s, st))
     return "".join(parts)
 
 
-def study_html(study: StudyFindings, *, dark: bool = False) -> str:
-    """The whole panel as HTML: study summary, each stack, what was not analysed, honest use."""
+def study_html(study: StudyFindings, *, dark: bool = False, second_status: Mapping[str, str] | None = None) -> str:
+    """The whole panel as HTML: study summary, each stack, what was not analysed, honest use.
+    `second_status` maps stack ids to what the second reader is doing on them."""
     st = _STYLES[dark]
+    states = second_status or {}
     parts = ["<h2>AI findings</h2>"]
-    parts.append(f"<p><b>Study:</b> {_verdict_html(study.ich_suspected, st)}</p>")
+    provisional = " <i>(provisional)</i>" if any(s.provisional for s in study.stacks) else ""
+    parts.append(f"<p><b>Study:</b> {_verdict_html(study.ich_suspected, st)}{provisional}</p>")
     if study.stacks:
         best = max(study.stacks, key=lambda s: s.max_any if s.max_any is not None else -1.0)
         if best.max_any is not None:
@@ -146,7 +224,7 @@ def study_html(study: StudyFindings, *, dark: bool = False) -> str:
     parts.append(f"<p><i>{escape(study.honest_use or HONEST_USE)}</i></p>")
     parts.append("<hr/>")
     for s in study.stacks:
-        parts.append(stack_html(s, dark=dark))
+        parts.append(stack_html(s, dark=dark, second_status=states.get(s.stack_id, "")))
     if study.not_analysed:
         parts.append("<h3>Not analysed</h3><ul>")
         for n in study.not_analysed:
@@ -193,13 +271,15 @@ class FindingsPanel(QtWidgets.QWidget):
         """A one-line state above the findings (e.g. 'Analysing… 12 / 40 slices')."""
         self.status_label.setText(text)
 
-    def set_findings(self, study: StudyFindings) -> None:
-        """Show a study's findings (from viewer.report.findings.summarize_study)."""
+    def set_findings(self, study: StudyFindings, second_status: Mapping[str, str] | None = None) -> None:
+        """Show a study's findings (from viewer.report.findings.summarize_study); `second_status`
+        maps stack ids to what the second reader is doing on them (shown with a provisional verdict)."""
         self._findings = study
-        self.status_label.setText(verdict_words(study.ich_suspected))
+        provisional = " (provisional)" if any(s.provisional for s in study.stacks) else ""
+        self.status_label.setText(verdict_words(study.ich_suspected) + provisional)
         scroll = self.browser.verticalScrollBar().value()
         dark = self.browser.palette().base().color().lightness() < 128
-        self.browser.setHtml(study_html(study, dark=dark))
+        self.browser.setHtml(study_html(study, dark=dark, second_status=second_status))
         self.browser.verticalScrollBar().setValue(scroll)
 
     def set_stacks(self, stacks: Sequence[StackFindings], not_analysed: Sequence[NotAnalysed] = ()) -> None:

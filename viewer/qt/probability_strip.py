@@ -4,6 +4,10 @@ The x axis shows 1-based slice numbers (slice n of N, as the viewer shows them);
 speaks 0-based indices in display order, like the Volume. Slices at or above the operating threshold
 are drawn as filled, larger points and slices below as small hollow ones, so the difference does not
 rest on colour alone.
+
+The second reader's findings show as a band under the curve: one bar per slice where BLAST-CT marked
+blood (IPH, EAH or IVH), coloured by the class with the largest area on that slice (the lesion
+overlay's colours); the x axis title names the band and its classes.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from inference.labels import LABELS
+from inference.readers.blast_ct.results import BLOOD_CLASSES, LESION_CLASSES
+from viewer.qt.lesion_overlay import LESION_COLORS
 
 _CURVE_PEN = pg.mkPen((120, 170, 255), width=1.5)
 _ABOVE_BRUSH = pg.mkBrush(255, 170, 0)
@@ -20,6 +26,8 @@ _BELOW_PEN = pg.mkPen((120, 170, 255), width=1.2)
 _THRESHOLD_PEN = pg.mkPen((255, 255, 255), width=1, style=QtCore.Qt.PenStyle.DashLine)
 _CURRENT_PEN = pg.mkPen((0, 230, 160), width=2)
 REDRAW_MS = 40
+LESION_BAND = (-0.24, -0.07)  # y extent of the second reader's band, below P = 0
+LESION_LEGEND = "BLAST-CT blood"
 
 
 class ProbabilityStrip(QtWidgets.QWidget):
@@ -38,7 +46,7 @@ class ProbabilityStrip(QtWidgets.QWidget):
         self.plot_item.showGrid(x=False, y=True, alpha=0.2)
         self.plot_item.setLabel("bottom", "Slice")
         self.plot_item.setLabel("left", "P(any)")
-        self.plot_item.setYRange(-0.04, 1.06, padding=0.0)
+        self.plot_item.setYRange(LESION_BAND[0] - 0.02, 1.06, padding=0.0)
         self.plot_item.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
         self.curve = pg.PlotDataItem(pen=_CURVE_PEN, connect="finite")
         # Two scatter items with one style each: restyling 300 single spots per streamed slice is slow.
@@ -48,7 +56,8 @@ class ProbabilityStrip(QtWidgets.QWidget):
         )
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False, pen=_THRESHOLD_PEN)
         self.current_line = pg.InfiniteLine(angle=90, movable=False, pen=_CURRENT_PEN)
-        for item in (self.curve, self.threshold_line, self.points_below, self.points_above, self.current_line):
+        self.lesion_bars = pg.BarGraphItem(x=[], height=[], width=0.9, y0=LESION_BAND[0], pen=pg.mkPen(None), brush=(0, 0, 0, 0))
+        for item in (self.curve, self.threshold_line, self.lesion_bars, self.points_below, self.points_above, self.current_line):
             self.plot_item.addItem(item)
         self.current_line.setVisible(False)
         self.plot_widget.scene().sigMouseClicked.connect(self._on_scene_clicked)
@@ -61,6 +70,7 @@ class ProbabilityStrip(QtWidgets.QWidget):
         self._label = "any"
         self._current: int | None = None
         self._probs: dict[str, np.ndarray] = {}
+        self._lesion_class = np.zeros(0, np.int8)  # per slice: -1 none, else the LESION_CLASSES index
         # Streamed updates are drawn together, at most every REDRAW_MS, not one redraw per slice.
         self._dirty = False
         self._redraw_timer = QtCore.QTimer(self)
@@ -101,6 +111,8 @@ class ProbabilityStrip(QtWidgets.QWidget):
         self._n = max(int(n_slices), 0)
         self._threshold = float(threshold)
         self._probs = {label: np.full(self._n, np.nan, np.float32) for label in LABELS}
+        self._lesion_class = np.full(self._n, -1, np.int8)
+        self._draw_lesions()
         self.threshold_line.setPos(self._threshold)
         self.threshold_line.setToolTip(f"Operating threshold {self._threshold:.2f}")
         self.plot_item.setXRange(0.5, max(self._n, 1) + 0.5, padding=0.01)
@@ -134,6 +146,23 @@ class ProbabilityStrip(QtWidgets.QWidget):
         self.plot_item.setLabel("left", f"P({label})")
         self._redraw()
 
+    def set_lesion_areas(self, slice_area_mm2: np.ndarray | None) -> None:
+        """The second reader's per-slice class areas ((n_slices, 4) mm^2, LESION_CLASSES order);
+        slices with blood get a bar in the band under the curve. None removes the band."""
+        self._lesion_class = np.full(self._n, -1, np.int8)
+        if slice_area_mm2 is not None:
+            areas = np.asarray(slice_area_mm2, dtype=np.float64)
+            if areas.shape == (self._n, len(LESION_CLASSES)):
+                blood = [LESION_CLASSES.index(c) for c in BLOOD_CLASSES]
+                sub = areas[:, blood]
+                has = sub.sum(axis=1) > 0
+                self._lesion_class[has] = np.asarray(blood)[np.argmax(sub[has], axis=1)]
+        self._draw_lesions()
+
+    def lesion_indices(self) -> np.ndarray:
+        """0-based slices marked as holding blood by the second reader."""
+        return np.nonzero(self._lesion_class >= 0)[0]
+
     def set_current(self, index: int | None) -> None:
         """Move the current-slice marker (None hides it)."""
         self._current = None if index is None else int(index)
@@ -164,6 +193,26 @@ class ProbabilityStrip(QtWidgets.QWidget):
         return index if 0 <= index < self._n else None
 
     # ------------------------------------------------------------------------------- internals
+    def _draw_lesions(self) -> None:
+        idx = self.lesion_indices()
+        names = [LESION_CLASSES[int(self._lesion_class[i])] for i in idx]
+        brushes = [pg.mkBrush(*LESION_COLORS[n]) for n in names]
+        self.lesion_bars.setOpts(
+            x=(idx + 1).astype(np.float64), height=np.full(idx.size, LESION_BAND[1] - LESION_BAND[0]),
+            width=0.9, y0=LESION_BAND[0], brushes=brushes if idx.size else None, pens=None, pen=pg.mkPen(None),
+        )
+        title = "Slice"
+        if idx.size:
+            keys = " ".join(
+                f"<span style='color:#{r:02x}{g:02x}{b:02x};'>&#9632;</span>&nbsp;{name}"
+                for name in dict.fromkeys(names) for r, g, b in (LESION_COLORS[name],)
+            )
+            title = f"Slice &nbsp;&nbsp;&nbsp; band: {LESION_LEGEND} {keys}"
+            self.lesion_bars.setToolTip(
+                f"{LESION_LEGEND} on slices " + ", ".join(str(i + 1) for i in idx[:40]) + ("…" if idx.size > 40 else "")
+            )
+        self.plot_item.setLabel("bottom", title)
+
     def _redraw(self) -> None:
         self._dirty = False
         self._redraw_timer.stop()
