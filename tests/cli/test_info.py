@@ -106,3 +106,73 @@ def test_info_json_on_a_dicomdir_tree_is_schema_valid(schema: dict, capsys: pyte
     assert split and all(s["stack_id"].startswith(s["series_uid"] + "#") for s in split)
     listed = {sid for p in data["patients"] for st in p["studies"] for se in st["series"] for sid in se["stack_ids"]}
     assert listed == {s["stack_id"] for s in data["series"]}
+
+
+def test_info_json_with_nan_and_inf_is_valid_json_with_nulls(
+    real_data: Path, schema: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever reaches the writer (here a stack whose spacing is NaN / inf), the output parses
+    with a strict parser, validates, and says on stderr what became null."""
+    import dataclasses
+
+    import viewer.cli.info as info
+    from viewer.core.loading import open_paths
+
+    tree = open_paths([real_data / "ge_head_ct_tilted"])
+    stack = tree.stacks()[0]
+    geometry = dataclasses.replace(
+        stack.geometry, slice_spacing_median_mm=float("nan"), slice_spacing_max_mm=float("inf")
+    )
+    bad = dataclasses.replace(stack, geometry=geometry)
+    series = dataclasses.replace(tree.patients[0].studies[0].series[0], stacks=(bad,))
+    study = dataclasses.replace(tree.patients[0].studies[0], series=(series,))
+    patient = dataclasses.replace(tree.patients[0], studies=(study,))
+    monkeypatch.setattr(info, "open_paths", lambda paths, workers=None: dataclasses.replace(tree, patients=(patient,)))
+    assert ichview(["info", "--json", "anything"]) == 0
+    captured = capsys.readouterr()
+
+    def strict(token: str) -> None:
+        raise ValueError(f"non-standard JSON number {token}")
+
+    data = json.loads(captured.out, parse_constant=strict)
+    jsonschema.validate(data, schema)
+    spacing = data["series"][0]["slice_spacing_mm"]
+    assert spacing["median"] is None and spacing["max"] is None and spacing["min"] == pytest.approx(1.08, abs=0.01)
+    assert "not a finite number, written as null" in captured.err and "slice_spacing_mm.median" in captured.err
+
+
+def test_info_escapes_control_characters_in_names(real_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    import pydicom
+
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for name in ("10.dcm", "11.dcm"):
+        ds = pydicom.dcmread(real_data / "ge_head_ct_tilted" / name)
+        ds.PatientName = "Doe^John\x1b[2J\x1b[31m\nPatient EVIL  (ID 0)\r"
+        ds.SeriesDescription = "Head\x1b]0;owned\x07"
+        ds.save_as(folder / name)
+    shutil.copyfile(real_data / "ge_head_ct_tilted" / "12.dcm", folder / "junk\nPatient FAKE\x1b[0m.dcm")
+    (folder / "junk\nPatient FAKE\x1b[0m.dcm").write_bytes(b"not dicom")
+    assert ichview(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert not any(line.startswith("Patient EVIL") or line.startswith("Patient FAKE") for line in out.splitlines())
+    assert "Doe^John\\x1b[2J\\x1b[31m\\nPatient EVIL" in out
+    assert sum(line.startswith("Patient ") for line in out.splitlines()) == 1
+
+
+def test_info_json_with_a_non_utf8_file_name_is_utf8(tmp_path: Path, schema: dict, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    import os
+
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"bad-\xff\xfe-name.dcm"), "wb") as fh:
+        fh.write(b"not dicom at all")
+    assert ichview(["info", "--json", str(folder)]) == 2
+    raw = capsysbinary.readouterr().out
+    data = json.loads(raw.decode("utf-8"))  # strict UTF-8
+    jsonschema.validate(data, schema)
+    (skipped,) = data["skipped"]
+    assert skipped["path"].endswith("bad-\\xff\\xfe-name.dcm")

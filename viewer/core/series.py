@@ -107,9 +107,10 @@ def group_slices(scan: ScanResult, *, orientation_tolerance_deg: float = 1.0) ->
     for header in scan.slices:
         by_series[header.series_uid][(_patient_key(header), header.study_uid)].append(header)
 
-    series_by_study: dict[str, list[Series]] = defaultdict(list)
-    study_first: dict[str, SliceHeader] = {}
-    patient_of_study: dict[str, str] = {}
+    # Studies are keyed by (patient, study UID): a study UID shared by two patients is two studies.
+    series_by_study: dict[tuple[str, str], list[Series]] = defaultdict(list)
+    study_first: dict[tuple[str, str], SliceHeader] = {}
+    patient_of_study: dict[tuple[str, str], str] = {}
     patient_first: dict[str, SliceHeader] = {}
     skipped = list(scan.skipped)
     parts: list[tuple[str, list[SliceHeader], list[list[SliceHeader]], bool]] = []
@@ -132,15 +133,17 @@ def group_slices(scan: ScanResult, *, orientation_tolerance_deg: float = 1.0) ->
         stacks = tuple(_make_stack(group, stack_id, mixed_owner=mixed) for stack_id, group in id_groups)  # type: ignore[misc]
         description = first.series_description
         series = Series(series_uid, first.series_number, description, first.modality, stacks)
-        series_by_study[first.study_uid].append(series)
-        study_first.setdefault(first.study_uid, first)
         patient_key = _patient_key(first)
-        patient_of_study.setdefault(first.study_uid, patient_key)
+        study_key = (patient_key, first.study_uid)
+        series_by_study[study_key].append(series)
+        study_first.setdefault(study_key, first)
+        patient_of_study.setdefault(study_key, patient_key)
         patient_first.setdefault(patient_key, first)
 
     studies_by_patient: dict[str, list[Study]] = defaultdict(list)
-    for study_uid, series_list in series_by_study.items():
-        first = study_first[study_uid]
+    for study_key, series_list in series_by_study.items():
+        first = study_first[study_key]
+        study_uid = study_key[1]
         series_list.sort(key=lambda se: (se.series_number is None, se.series_number or 0, se.series_uid))
         study = Study(
             study_uid=study_uid,
@@ -148,7 +151,7 @@ def group_slices(scan: ScanResult, *, orientation_tolerance_deg: float = 1.0) ->
             date=first.meta.get("StudyDate", ""),
             series=tuple(series_list),
         )
-        studies_by_patient[patient_of_study[study_uid]].append(study)
+        studies_by_patient[patient_of_study[study_key]].append(study)
 
     patients = []
     for key in sorted(studies_by_patient):
