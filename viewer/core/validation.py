@@ -221,6 +221,7 @@ def format_key(meta: Mapping[str, str], photometric: str) -> tuple[object, ...]:
         signed,
         scale if not isinstance(scale, str) else None,
         photometric if photometric in ("MONOCHROME1", "MONOCHROME2") else "MONOCHROME2",
+        (_number(meta, "PixelPaddingValue"), _number(meta, "PixelPaddingRangeLimit")),
     )
 
 
@@ -229,6 +230,7 @@ _KEY_NAMES = (
     "PixelRepresentation",
     "RescaleSlope / RescaleIntercept",
     "PhotometricInterpretation",
+    "PixelPaddingValue",
 )
 
 
@@ -236,7 +238,7 @@ def inconsistent_values(slices: Sequence[object]) -> tuple[list[str], int] | Non
     """(names of the values that differ, number of slices that differ from the majority) for one
     stack's slices (SliceHeader), or None when they agree. Checks what maps stored values to HU
     (bit depth, signedness, rescale, MONOCHROME1/2), BitsStored where it matters (signed data, or
-    unsigned data narrower than 12 bits) and the pixel spacing."""
+    unsigned data narrower than 12 bits), the padding value and the pixel spacing."""
     if len(slices) < 2:
         return None
     keys = []
