@@ -90,10 +90,12 @@ def decode_file_into(
     NumberOfFrames "1A" must not surface as a bare ValueError that aborts a whole study)."""
     try:
         return _decode_file_into(task, out, transform, rows, cols)
-    except IchviewError:
+    except (IchviewError, MemoryError):
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
-        raise PixelDecodeError(task.path, f"a header value is malformed ({exc})", "re-export the series") from exc
+    except Exception as exc:  # noqa: BLE001 - pydicom converts values lazily: any type may come from a damaged one
+        raise PixelDecodeError(
+            task.path, f"a header value is malformed ({type(exc).__name__}: {exc})", "re-export the series"
+        ) from exc
 
 
 def _decode_file_into(
