@@ -1,4 +1,4 @@
-"""`ichview` entry point: the GUI by default, sub-commands info / demo / analyze / train / evaluate."""
+"""`ichview` entry point: the GUI by default, sub-commands info / demo / analyze / listen / train / evaluate."""
 from __future__ import annotations
 
 import importlib
@@ -10,6 +10,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("viewer.cli.info:main", "list patients, studies, series and stacks in PATH"),
     "demo": ("viewer.cli.demo:main", "write a synthetic demo study with a bleed"),
     "analyze": ("viewer.cli.analyze:main", "run the AI headless and write a findings PDF / JSON"),
+    "triage": ("viewer.cli.triage:main", "triage many studies into a worklist sorted by suspicion"),
+    "listen": ("viewer.cli.listen:main", "receive pushed CT studies, analyse them, send DICOM SR results to a PACS"),
     "train": ("inference.training.train:main", "train the hemorrhage model (synthetic or RSNA 2019 layout)"),
     "evaluate": ("inference.training.evaluate:main", "evaluate a model on the fixed held-out set"),
     "view": ("viewer.qt.app:main", "open the viewer (the default when no sub-command is given)"),

@@ -18,7 +18,10 @@ from inference.synth.phantom import simple_head_hu
 from inference.synth.study import make_study, write_study
 
 
-def write_ct_study(folder: Path, *, bleed: bool, patient_name: str, seed: int, patient_id: str = "") -> Path:
+def write_ct_study(
+    folder: Path, *, bleed: bool, patient_name: str, seed: int, patient_id: str = "", large_bleed: bool = False,
+    z_range_mm: tuple[float, float] = (-30.0, 50.0),
+) -> Path:
     """A small synthetic head CT (inference.synth: 128 x 128, 8 mm slices over the mid-brain) with an
     intraparenchymal bleed on a few slices, or none; returns the DICOM folder."""
     spec = SeriesSpec(
@@ -33,8 +36,8 @@ def write_ct_study(folder: Path, *, bleed: bool, patient_name: str, seed: int, p
         matrix=128,
         slice_thickness_mm=8.0,
         lesions=["intraparenchymal"] if bleed else None,
-        lesion_size="medium",
-        z_range_mm=(-30.0, 50.0),
+        lesion_size="large" if large_bleed else "medium",
+        z_range_mm=z_range_mm,
         series=spec,
     )
     if bleed:

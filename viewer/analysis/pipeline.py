@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # torch is imported only when a stack is analysed
     from inference.readers.blast_ct.segment import SecondReader
     from viewer.report.verdict import VerdictRule
 
-__all__ = ["Progress", "NoProgress", "pre_reason", "analyse_stack", "analyze_tree", "study_keys", "second_read", "work_slices"]
+__all__ = ["Progress", "NoProgress", "pre_reason", "analyse_stack", "analyze_tree", "study_keys", "second_read", "work_slices", "analyze_stacks"]
 
 
 class Progress(Protocol):
@@ -182,7 +182,23 @@ def analyze_tree(
     """Analyse every stack of a tree with both readers (or say why not) and summarise; scan-skipped
     files are listed. Without `second` the verdicts are the first reader's alone (provisional).
     `progress` is advanced by `work_slices(tree, second is not None)` slices in all."""
-    stacks = tree.stacks()
+    return analyze_stacks(
+        tree.stacks(), engine, cams=cams, progress=progress, second=second, rule=rule, skipped=tree.skipped
+    )
+
+
+def analyze_stacks(
+    stacks: Sequence[Stack],
+    engine: Engine,
+    *,
+    cams: bool = True,
+    progress: Progress | None = None,
+    second: SecondReader | None = None,
+    rule: VerdictRule | None = None,
+    skipped: Sequence[object] = (),
+) -> StudyFindings:
+    """`analyze_tree` for a list of stacks (e.g. the stacks of one study) and the files skipped with them."""
+    stacks = list(stacks)
     progress = progress or NoProgress()
     findings: list[StackFindings] = []
     not_analysed: list[NotAnalysed] = []
@@ -198,7 +214,7 @@ def analyze_tree(
             not_analysed.append(result)
         else:
             findings.append(result)
-    not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
+    not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in skipped]
     extra = {} if rule is None else {"rule": rule}
     studies = study_metadata_of(stacks)
     return summarize_study(findings, not_analysed, model=engine.info, device=engine.device, studies=studies, **extra)
