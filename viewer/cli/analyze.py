@@ -137,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
         help="BLAST-CT ensemble members to run (default: 1 on a CPU, all shipped on CUDA)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--sr", type=Path, metavar="DIR", help="also write a DICOM SR and key images per study into DIR")
+    parser.add_argument("--send", metavar="NODE", help="C-STORE the DICOM SR and key images to this PACS node (PACS settings)")
     return parser
 
 
@@ -336,6 +338,11 @@ def _main(argv: Sequence[str] | None) -> int:
         from viewer.core.atomic import write_files_atomic
 
         write_files_atomic(outputs)
+        if args.sr is not None or args.send is not None:  # DICOM results (viewer/cli/dicom_out.py)
+            from viewer.cli.dicom_out import sr_and_send
+
+            for line in sr_and_send(per_study, tree, sr_dir=args.sr, send=args.send):
+                print(line, file=sys.stderr)
     except KeyboardInterrupt:
         print("ichview analyze: interrupted; nothing written (files already there are as they were)", file=sys.stderr)
         return EXIT_INTERRUPTED
