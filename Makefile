@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 DEMO_DIR ?= $(HOME)/.cache/ichview/demo-study
 OUT_DIR ?= $(HOME)/.cache/ichview/demo-output
 
-.PHONY: run test install bench package test-package install-desktop uninstall-desktop train train-gpu clean
+.PHONY: run test test-slow fuzz install bench bench-ai package test-package install-desktop uninstall-desktop train train-gpu clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,11 +36,27 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
+# Whole-study checks (the second reader on whole real scans, Ray with both readers, the bundle):
+# run before a change is called done.
+test-slow: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow --ignore=tests/packaging
+
+# The long fuzz run of the loader (2,000 single tag / byte / length changes of real slices, ~1 min).
+fuzz: $(STAMP)
+	ICHVIEW_FUZZ_CASES=2000 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -s tests/core/test_fuzz.py
+
 bench: $(STAMP)
 	$(PY) bench/load.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/scroll.py
 	$(PY) bench/infer.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/e2e.py
+
+# The AI benchmarks that take minutes on a CPU: the second reader against its reference package,
+# triage throughput (one process, local workers, Ray), and the verdict rule on the real scans.
+bench-ai: $(STAMP)
+	$(PY) bench/second_read.py
+	$(PY) bench/triage.py
+	$(PY) bench/verdict_rule.py
 
 train: $(STAMP)
 	$(BIN)/ichview train --out resources/model
