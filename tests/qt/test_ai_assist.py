@@ -315,7 +315,8 @@ def test_switch_series_mid_run_drops_late_results(qtbot, assisted, long_series, 
     job_a = ai.job()
     assert job_a is not None and job_a.key == volume_a.stack_id
     assert job_a.is_running(), "inference on series 1 must still be running when switching"
-    done_a = ai.current_run.n_done
+    run_a = ai.current_run
+    done_a = run_a.n_done
     assert done_a < volume_a.n_slices
 
     # Page Down: the next series, while series 1 is still being analysed.
@@ -351,10 +352,21 @@ def test_switch_series_mid_run_drops_late_results(qtbot, assisted, long_series, 
     )
     assert ai.strip.n_points() == volume_b.n_slices
 
-    # Back to series 1: it was never finished, so it runs again; then series 2 is shown from memory.
+    # Back to series 1: it was never finished, so it resumes where it stopped (the slices it had
+    # analysed are shown at once, never computed again) and ends with the whole series' results.
+    kept = run_a.n_done
+    assert kept >= done_a and ai.stack_findings(volume_a.stack_id) is None
+    sent: list[int] = []
+    ai.result_shown.connect(lambda sid, i: sent.append(i) if sid == volume_a.stack_id else None)
     with qtbot.waitSignal(ai.inference_finished, timeout=TIMEOUT_MS) as finished:
-        qtbot.keyClick(window, QtCore.Qt.Key.Key_PageUp)
+        with qtbot.waitSignal(window.volume_loaded, timeout=TIMEOUT_MS):
+            qtbot.keyClick(window, QtCore.Qt.Key.Key_PageUp)
+        assert ai.current_run is run_a and ai.strip.n_points() >= kept
     assert finished.args[0] == volume_a.stack_id
+    assert sorted(sent) == list(range(kept, volume_a.n_slices)), "only the missing slices were computed"
+    reference_a = Engine.load(weights, device="cpu", threads=1).analyze(volume_a)
+    np.testing.assert_allclose(ai.strip.probabilities("any"), reference_a.probabilities[:, 0], atol=1e-4)
+    np.testing.assert_allclose(run_a.cams["any"].astype(np.float32), reference_a.cams.astype(np.float32), atol=2e-3)
     with qtbot.waitSignal(window.volume_loaded, timeout=TIMEOUT_MS):
         qtbot.keyClick(window, QtCore.Qt.Key.Key_PageDown)
     assert ai.job() is None  # no new run: the finished results are shown again
@@ -459,3 +471,19 @@ def test_heatmap_placement_follows_the_model_grid(qtbot, assisted, bleed_study) 
         np.testing.assert_allclose(run.affine(i), expected, rtol=1e-6, atol=1e-6)
     i = window.slice_view.index
     np.testing.assert_allclose(ai.overlay.cam.astype(np.float32), run.cams["any"][i].astype(np.float32))
+
+
+def test_resume_start_keeps_the_context_and_the_median_step() -> None:
+    """A resumed run computes from the slab that gives the first missing slice the same inputs."""
+    from inference.preprocess import PreprocessConfig
+    from viewer.qt.ai_run import resume_start
+
+    config = PreprocessConfig()  # slabs 5 mm apart, 5 mm thick
+    done = np.zeros(40, bool)
+    done[:20] = True
+    start, first = resume_start([2.5 * k for k in range(40)], done, config)
+    assert first == 20 and 0 < start < 20 and 2.5 * (first - start) >= 5.0 + 2.5 + 5.0
+    # Uneven steps that the slab's median would change: the whole stack again.
+    uneven = [1.0 * k for k in range(20)] + [20.0 + 5.0 * k for k in range(20)]
+    assert resume_start(uneven, done, config) == (0, 20)
+    assert resume_start([2.5 * k for k in range(40)], np.ones(40, bool), config) == (40, 40)

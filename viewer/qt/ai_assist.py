@@ -316,23 +316,34 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
         self._warm_slot.replace(job)
 
     # ============================================================================ running
-    def _start(self, volume: Volume) -> Job:
+    def _start(self, volume: Volume, resume: StackRun | None = None) -> Job:
+        """Run the first reader on `volume`; with `resume` (its unfinished run), only the slices it
+        has not analysed yet, keeping and showing the ones it has."""
         self.cancel_second()
-        run = StackRun.new(volume)
-        self._runs[volume.stack_id] = run
-        self._current = run
-        self.overlay.set_slice_cams({})
-        self.lesions.set_labels(None)
-        threshold = self._host.engine.threshold if self._host.engine is not None else 0.5
-        self.strip.reset(volume.n_slices, threshold)
-        self.strip.set_current(self.view.index)
-        self.panel.clear(f"Analysing {volume.n_slices} slices…")
+        if resume is not None and resume.resumable_for(volume):
+            run = resume
+            run.started_s = time.perf_counter()
+            self._current = run
+            self._show_partial(run)
+            done = run.done.copy() if run.done is not None else None
+        else:
+            run = StackRun.new(volume)
+            self._runs[volume.stack_id] = run
+            self._current = run
+            self.overlay.set_slice_cams({})
+            self.lesions.set_labels(None)
+            threshold = self._host.engine.threshold if self._host.engine is not None else 0.5
+            self.strip.reset(volume.n_slices, threshold)
+            self.strip.set_current(self.view.index)
+            done = None
+        self.panel.clear(f"Analysing {volume.n_slices} slices…" if done is None
+                         else f"Analysing… {run.n_done} / {run.n_slices} slices (resumed)")
         self.progress.setRange(0, volume.n_slices)
-        self.progress.setValue(0)
+        self.progress.setValue(run.n_done)
         self.progress.setVisible(True)
         self._update_status()
         self._update_readout()
-        job = Job(JOB_KIND, volume.stack_id, lambda cancel, v=volume: self._host.generate(v, cancel), self)
+        job = Job(JOB_KIND, volume.stack_id, lambda cancel, v=volume, d=done: self._host.generate(v, cancel, d), self)
         job.item_ready.connect(lambda item, sid=volume.stack_id: self._on_item(sid, item))
         job.failed.connect(lambda exc, sid=volume.stack_id: self._on_failed(sid, exc))
         job.finished.connect(lambda cancelled, sid=volume.stack_id: self._on_finished(sid, cancelled))
@@ -402,7 +413,7 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
         if volume is None or volume.stack_id != stack_id:
             return
         engine = self._host.engine
-        run.seconds = time.perf_counter() - run.started_s
+        run.seconds = run.seconds_before + time.perf_counter() - run.started_s
         acceptance = run.acceptance or Acceptance(False, "the engine gave no answer")
         if acceptance.accepted and run.n_done < run.n_slices:
             self._on_failed(stack_id, RuntimeError(f"the AI stopped after {run.n_done} of {run.n_slices} slices"))
@@ -446,6 +457,9 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
         self._show_idle("AI: waiting for the series to load")
 
     def _on_stack_changed(self, stack_id: str) -> None:
+        run = self._current
+        if run is not None and not run.complete and self.is_running():
+            run.seconds_before += time.perf_counter() - run.started_s  # resumed when shown again
         self.cancel()
         self._current = None
         self.progress.setVisible(False)
@@ -460,6 +474,8 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
         if run is not None and run.complete and run.n_slices == volume.n_slices:
             self._show_run(run)
             self._resume_second(volume, run)
+        elif run is not None and run.resumable_for(volume):
+            self._start(volume, resume=run)  # interrupted by a series switch: go on from there
         elif self.window.settings.auto_run_ai:  # type: ignore[attr-defined]
             self._start(volume)
         else:
@@ -488,6 +504,17 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
             self.panel.clear(f"Not analysed: {run.findings.reason}")
         self._update_status()
         self._update_readout()
+
+    def _show_partial(self, run: StackRun) -> None:
+        """The slices an unfinished run has analysed, on the strip and the heatmap."""
+        threshold = self._host.engine.threshold if self._host.engine is not None else self.strip.threshold
+        self.strip.reset(run.n_slices, threshold)
+        for i in np.nonzero(run.done)[0] if run.done is not None else ():
+            self.strip.update_slice(int(i), dict(zip(LABELS, (float(v) for v in run.probabilities[i]))))
+        self.strip.flush()
+        self.strip.set_current(self.view.index)
+        self._restore_overlay()
+        self.lesions.set_labels(None)
 
     def _restore_overlay(self) -> None:
         run = self._current

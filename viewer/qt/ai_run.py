@@ -79,6 +79,7 @@ class StackRun:
     acceptance: Acceptance | None = None
     started_s: float = 0.0
     seconds: float = 0.0
+    seconds_before: float = 0.0  # spent before the run was interrupted (a series switch) and resumed
     findings: StackFindings | None = None  # set when complete (or refused)
     analysis: StackAnalysis | None = None  # the first reader's, set when complete
     # The second reader (BLAST-CT) on this stack: its state, progress and result.
@@ -107,6 +108,18 @@ class StackRun:
     @property
     def complete(self) -> bool:
         return self.findings is not None
+
+    def resumable_for(self, volume: Volume) -> bool:
+        """Whether this unfinished run belongs to `volume` and can go on from where it stopped."""
+        return (
+            self.findings is None
+            and self.stack_id == volume.stack_id
+            and self.series_uid == volume.series_uid
+            and self.n_slices == volume.n_slices
+            and self.done is not None
+            and bool(self.done.any())
+            and (self.acceptance is None or self.acceptance.accepted)
+        )
 
     def max_any(self) -> float | None:
         values = self.probabilities[:, 0]
@@ -230,8 +243,14 @@ class EngineHost:
             _log.warning("model not loaded at start: %s", type(exc).__name__)
         return iter(())
 
-    def generate(self, volume: Volume, cancel: threading.Event) -> Iterator[object]:
-        """Worker side: load the engine, check the stack, stream per-slice results."""
+    def generate(
+        self, volume: Volume, cancel: threading.Event, done: np.ndarray | None = None
+    ) -> Iterator[object]:
+        """Worker side: load the engine, check the stack, stream per-slice results.
+
+        `done`: (n,) bool of slices already analysed (a resumed run): only the others are sent, and
+        the slices before the first missing one are computed only as far as its context needs.
+        """
         engine = self.load()
         # torch's CPU thread count is per calling thread once torch is initialised: cap it here, in
         # the thread that runs the model, so the GUI keeps its core.
@@ -246,9 +265,12 @@ class EngineHost:
         yield StackChecked(volume.stack_id, acceptance)
         if not acceptance.accepted or cancel.is_set():
             return
-        results = engine.iter_predict(
-            volume, cams=True, cam_labels=LABELS, batch_size=self._batch_size, cancel=cancel
-        )
+        if done is not None and np.asarray(done).any():
+            results = resumed_results(engine, volume, np.asarray(done, bool), self._batch_size, cancel)
+        else:
+            results = engine.iter_predict(
+                volume, cams=True, cam_labels=LABELS, batch_size=self._batch_size, cancel=cancel
+            )
         while True:
             with self.compute_lock:
                 result = next(results, None)
@@ -263,6 +285,56 @@ class EngineHost:
                     self._late_results += 1
                 continue
             yield result
+
+
+def resume_start(positions_mm: Any, done: np.ndarray, config: Any) -> tuple[int, int]:
+    """(first slice to compute, first slice to send) for a run resumed after `done` slices.
+
+    The model's input for a slice depends on the slices within its context (slabs `context_mm`
+    apart, `slab_mm` thick, a neighbour fallback up to `context_mm` further) and on the median slice
+    step of the positions it is given: the slab from the first computed slice on gives the same
+    inputs as the whole stack when it holds that context and keeps the median step; else (0, first).
+    """
+    missing = np.nonzero(~done)[0]
+    if missing.size == 0:
+        return len(done), len(done)
+    first = int(missing[0])
+    pos = np.asarray(positions_mm, np.float64)
+    steps = np.diff(np.sort(pos))
+    steps = steps[steps > 1e-6]
+    step = float(np.median(steps)) if steps.size else 0.0
+    offsets = np.abs(np.asarray(config.slab_offsets_mm, np.float64))
+    reach = float(offsets.max(initial=0.0)) + config.slab_mm / 2.0 + step + config.context_mm + 1e-3
+    start = next((i for i in range(first) if abs(pos[i] - pos[first]) <= reach), first)
+    sub = np.diff(np.sort(pos[start:]))
+    sub = sub[sub > 1e-6]
+    if start > 0 and (not sub.size or abs(float(np.median(sub)) - step) > 1e-6):
+        start = 0
+    return start, first
+
+
+def resumed_results(
+    engine: Any, volume: Volume, done: np.ndarray, batch_size: int, cancel: threading.Event
+) -> Iterator[SliceResult]:
+    """SliceResults of the slices not `done`, computed from the slab that gives the same inputs."""
+    start, first = resume_start(volume.positions_mm, done, engine.config)
+    for k, p, c, affine in engine.predict_arrays(
+        volume.hu[start:], volume.positions_mm[start:], volume.pixel_spacing_mm,
+        cam_labels=LABELS, batch_size=batch_size, cancel=cancel, with_affines=True,
+    ):
+        index = start + int(k)
+        if index < first or done[index]:
+            continue
+        maps = {} if c is None else {lab: c[i] for i, lab in enumerate(LABELS)}
+        yield SliceResult(
+            series_uid=volume.series_uid,
+            stack_id=volume.stack_id,
+            index=index,
+            probabilities={lab: float(p[i]) for i, lab in enumerate(LABELS)},
+            cam=maps.pop("any", None),
+            subtype_cams=maps,
+            to_image=affine,
+        )
 
 
 # ------------------------------------------------------------------------------ second reader
