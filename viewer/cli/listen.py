@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         send_to = config.node(send_name) if send_name else None
         cache = StudyCache(Path(config.cache_folder) if config.cache_folder else default_cache_dir(),
                            config.cache_limit_mb * 1_000_000)
-        results_root = args.results or cache.root / "results"
+        results_root = args.results or cache.results
         scp = StorageSCP(local, allowed, cache, quiet_period_s=quiet)
         print("Loading the readers...", file=sys.stderr, flush=True)
         analyse = _analyser(args, results_root)

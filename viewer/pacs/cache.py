@@ -2,7 +2,7 @@
 
 Layout: `<root>/studies/<key>/` for a complete study, `<root>/studies/<key>.partial/` while one is
 arriving (renamed in one step when complete, removed when a retrieve fails or is cancelled, and
-cleared at the next retrieve of that study), `<root>/incoming/` for the storage SCP. `<key>` is a
+cleared at the next retrieve of that study), `<root>/incoming/` for the storage SCP, `<root>/results/` for `ichview listen`'s SR and key images. `<key>` is a
 hash of the StudyInstanceUID: folder names hold no patient data. A size limit is kept by evicting
 the least recently used complete studies; `clear()` empties the cache.
 """
@@ -118,9 +118,13 @@ class StudyCache:
             freed += size
         return freed
 
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
     def clear(self) -> int:
-        """Empty the cache (studies and incoming); bytes freed."""
+        """Empty the cache (studies, incoming pushes, `ichview listen` results); bytes freed."""
         freed = self.size_bytes()
-        for sub in (self.studies, self.incoming):
+        for sub in (self.studies, self.incoming, self.results):
             shutil.rmtree(sub, ignore_errors=True)
         return freed
