@@ -30,7 +30,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from viewer.analysis.studies import StudyInput
 from viewer.analysis.triage import (
@@ -39,9 +38,9 @@ from viewer.analysis.triage import (
     Readers,
     StudyOutcome,
     TriageEntry,
-    analyse_study,
     failed_entry,
     load_readers,
+    run_study,
 )
 from viewer.core.atomic import write_bytes_atomic, write_files_atomic
 
@@ -131,14 +130,7 @@ def _worker_init(config: ReaderConfig) -> None:
 
 def _worker_run(study: StudyInput) -> StudyOutcome:
     assert _WORKER_READERS is not None
-    return _safe(study, _WORKER_READERS)
-
-
-def _safe(study: StudyInput, readers: Readers) -> StudyOutcome:
-    try:
-        return analyse_study(study, readers)
-    except Exception as exc:  # noqa: BLE001 - one study's failure never stops the batch
-        return StudyOutcome(failed_entry(study, readers.models_sha256, f"{type(exc).__name__}: {exc}"), {})
+    return run_study(study, _WORKER_READERS)
 
 
 def _models_of(config: ReaderConfig) -> tuple[str, ...]:
@@ -162,7 +154,7 @@ def _models_of(config: ReaderConfig) -> tuple[str, ...]:
 def _in_process(todo: Sequence[StudyInput], config: ReaderConfig) -> Iterator[tuple[StudyInput, StudyOutcome]]:
     readers = load_readers(config)
     for study in todo:
-        yield study, _safe(study, readers)
+        yield study, run_study(study, readers)
 
 
 def _local_pool(todo: Sequence[StudyInput], config: ReaderConfig, workers: int) -> Iterator[tuple[StudyInput, StudyOutcome]]:
@@ -227,8 +219,3 @@ def run_batch(
         entries.append(entry)
         failed += entry.status == STATUS_FAILED
         yield BatchProgress(len(entries), len(studies), failed, reused, time.perf_counter() - t0, tuple(entries), entry)
-
-
-def run_study(study: StudyInput, readers: Any) -> StudyOutcome:
-    """The per-study task as every runner runs it: a failure becomes a "failed" row."""
-    return _safe(study, readers)

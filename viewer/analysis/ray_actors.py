@@ -70,6 +70,6 @@ class _TriageActor:
         self.readers = load_readers(config)
 
     def run(self, index: int, study: StudyInput) -> tuple[int, StudyOutcome]:
-        from viewer.analysis.batch import run_study
+        from viewer.analysis.triage import run_study
 
         return index, run_study(study, self.readers)

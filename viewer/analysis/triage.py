@@ -19,7 +19,7 @@ from typing import Any
 
 from viewer.analysis.studies import StudyInput
 
-__all__ = ["ReaderConfig", "Readers", "load_readers", "TriageEntry", "StudyOutcome", "analyse_study", "suspicion_order"]
+__all__ = ["ReaderConfig", "Readers", "load_readers", "TriageEntry", "StudyOutcome", "analyse_study", "run_study", "suspicion_order"]
 
 STATUS_ANALYSED = "analysed"
 STATUS_NOT_ANALYSED = "not analysed"
@@ -251,6 +251,14 @@ def _thumbnail(findings: Any) -> bytes | None:
         image.save(out, format="PNG", optimize=True)
         return out.getvalue()
     return None
+
+
+def run_study(study: StudyInput, readers: Readers) -> StudyOutcome:
+    """The per-study task as every runner runs it: any failure becomes a "failed" row."""
+    try:
+        return analyse_study(study, readers)
+    except Exception as exc:  # noqa: BLE001 - one study's failure never stops the batch
+        return StudyOutcome(failed_entry(study, readers.models_sha256, f"{type(exc).__name__}: {exc}"), {})
 
 
 def suspicion_order(entry: TriageEntry) -> tuple:
