@@ -385,3 +385,38 @@ def test_cancel_button_stops_loading_and_the_app_stays_usable(qtbot, main_window
     folder, hu = block_study
     open_and_wait(qtbot, main_window, [folder])
     _assert_shows_slice(main_window, hu, main_window.slice_view.index)
+
+
+def _disk_study(folder: Path, n: int, base: int, seed: str, **spec: object) -> Path:
+    """n slices of 40x40 (3 mm pixels): air around a disk of HU base + 10 k on slice k."""
+    hu = np.full((n, 40, 40), -1000, np.int16)
+    yy, xx = np.mgrid[:40, :40]
+    disk = (yy - 20) ** 2 + (xx - 20) ** 2 <= 12**2
+    for k in range(n):
+        hu[k][disk] = base + 10 * k
+    return write_study(folder, hu, pixel_spacing_mm=(3.0, 3.0), seed=seed, **spec)
+
+
+def test_still_mouse_readout_follows_end_wheel_cine_and_series_switch(qtbot, main_window, tmp_path) -> None:  # noqa: ANN001
+    _disk_study(tmp_path / "study", 6, 100, "disks", series_number=1)
+    _disk_study(tmp_path / "study" / "b", 4, 500, "disks", series_number=2,
+                series_uid="1.2.826.0.1.3680043.10.1146.99.7")
+    open_and_wait(qtbot, main_window, [tmp_path / "study"])
+    view, label = main_window.slice_view, main_window.cursor_label
+    assert main_window.current_volume.n_slices == 6
+    pos = view.graphics.mapFromScene(view.view_box.mapViewToScene(QtCore.QPointF(20 * 3.0 + 1, 20 * 3.0 + 1)))
+    qtbot.mouseMove(view.graphics.viewport(), pos)
+    qtbot.waitUntil(lambda: f"{100 + 10 * view.index} HU" in label.text())
+    # The mouse stays where it is from here on.
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_End)
+    assert view.index == 5 and label.text().endswith("150 HU"), label.text()
+    send_wheel(view.graphics.viewport(), QtCore.QPointF(pos), 1)  # wheel up: previous slice
+    assert view.index == 4 and label.text().endswith("140 HU"), label.text()
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_Home)
+    assert label.text().endswith("100 HU")
+    main_window._cine_step()  # one cine frame
+    assert view.index == 1 and label.text().endswith("110 HU"), label.text()
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+        qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_PageDown)
+    assert main_window.current_volume.n_slices == 4
+    assert label.text().endswith(f"{500 + 10 * view.index} HU"), label.text()

@@ -139,6 +139,7 @@ class SliceView(QtWidgets.QWidget):
         self._wheel_accum = 0
         self._drag_start: tuple[str, float, float, QtCore.QPointF] | None = None
         self._cursor_text = ""
+        self._mouse_scene_pos: QtCore.QPointF | None = None  # where a still mouse rests (readout)
         self._labels: dict[str, str] = {}
         self.corner_text_visible = True
         self.empty_text = ""  # shown centred while no image is (e.g. how to open a study)
@@ -146,6 +147,7 @@ class SliceView(QtWidgets.QWidget):
         self.wl_sensitivity_hu_per_px = 2.0
 
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.graphics.viewport().installEventFilter(self)
         self.view_box.sigResized.connect(self._on_resized)
         self.view_box.sigRangeChanged.connect(self._on_range_changed)
 
@@ -180,17 +182,17 @@ class SliceView(QtWidgets.QWidget):
             self._labels = {}
             self._index = 0
         else:
-            n = volume.n_slices
-            self._index = int(np.clip(n // 2 if index is None else index, 0, n - 1))
-            self._labels = screen_orientation_labels(volume.direction)
-            rows, cols = volume.hu.shape[1:]
-            row_mm, col_mm = volume.pixel_spacing_mm
+            self._volume_set()
+            n = self.count()
+            self._index = int(np.clip(self.default_index() if index is None else index, 0, n - 1))
+            self._labels = self._orientation_labels()
             old = self.image_item.mapRectToParent(self.image_item.boundingRect())
-            new = QtCore.QRectF(0, 0, cols * col_mm, rows * row_mm)
+            new = self.image_rect()
             self._show_slice()
             self.image_item.setRect(new)
             if self._fitted or old != new:
                 self.fit()
+        self._refresh_cursor()
         self.overlay.update()
         self.volume_changed.emit(volume)
         self.index_changed.emit(self._index)
@@ -218,11 +220,12 @@ class SliceView(QtWidgets.QWidget):
         """Show slice `i` (clamped); emits index_changed when it changes."""
         if self._volume is None:
             return
-        i = int(np.clip(i, 0, self._volume.n_slices - 1))
+        i = int(np.clip(i, 0, self.count() - 1))
         if i == self._index:
             return
         self._index = i
         self._show_slice()
+        self._refresh_cursor()
         self.overlay.update()
         self.index_changed.emit(i)
 
@@ -358,6 +361,34 @@ class SliceView(QtWidgets.QWidget):
         return self._cursor_text
 
     # ---------------------------------------------------------------------------- internals
+    # Hooks: what one position of this view shows. A SliceView shows the stack's own slices; a
+    # reformatted plane (mpr_view.PlaneView) overrides them.
+    def count(self) -> int:
+        """How many positions (slices) the view can show."""
+        return self._volume.n_slices if self._volume is not None else 0
+
+    def default_index(self) -> int:
+        return self.count() // 2
+
+    def image_rect(self) -> QtCore.QRectF:
+        """The shown image's rect in scene millimetres."""
+        assert self._volume is not None
+        rows, cols = self._volume.hu.shape[1:]
+        row_mm, col_mm = self._volume.pixel_spacing_mm
+        return QtCore.QRectF(0, 0, cols * col_mm, rows * row_mm)
+
+    def plane_image(self) -> np.ndarray:
+        """The HU image of the current position (rows, cols)."""
+        assert self._volume is not None
+        return self._volume.hu[self._index]
+
+    def _volume_set(self) -> None:
+        """A new volume was given (before the index is chosen)."""
+
+    def _orientation_labels(self) -> dict[str, str]:
+        assert self._volume is not None
+        return screen_orientation_labels(self._volume.direction)
+
     def _spacing(self) -> tuple[float, float]:
         if self._volume is not None:
             return self._volume.pixel_spacing_mm
@@ -365,7 +396,7 @@ class SliceView(QtWidgets.QWidget):
 
     def _show_slice(self) -> None:
         assert self._volume is not None
-        self.image_item.setImage(self._volume.hu[self._index], levels=self._levels, autoLevels=False)
+        self.image_item.setImage(self.plane_image(), levels=self._levels, autoLevels=False)
 
     def _on_resized(self, *_args: object) -> None:
         self.overlay.set_rect(QtCore.QRectF(self.graphics.viewport().rect()))
@@ -373,6 +404,7 @@ class SliceView(QtWidgets.QWidget):
             self.fit()
 
     def _on_range_changed(self, *_args: object) -> None:
+        self._refresh_cursor()  # zoom / pan moved another pixel under a still mouse
         self.overlay.update()
         self.zoom_changed.emit(self.zoom_factor())
 
@@ -437,16 +469,36 @@ class SliceView(QtWidgets.QWidget):
         if ev.isFinish():  # type: ignore[attr-defined]
             self._drag_start = None
 
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        if event.type() == QtCore.QEvent.Type.Leave and watched is self.graphics.viewport():
+            self._mouse_scene_pos = None
+            self._refresh_cursor()
+        return False
+
+    def _refresh_cursor(self) -> None:
+        """The readout of the pixel under a still mouse, after the image under it changed."""
+        if self._mouse_scene_pos is not None or self._cursor_text:
+            self._update_cursor_text()
+
     def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
+        self._mouse_scene_pos = QtCore.QPointF(scene_pos)
+        self._update_cursor_text()
+
+    def cursor_text_at(self, view_pos: QtCore.QPointF) -> str:
+        """The readout at a point in scene millimetres ('' outside the image)."""
+        row_mm, col_mm = self._spacing()
+        c, r = int(math.floor(view_pos.x() / col_mm)), int(math.floor(view_pos.y() / row_mm))
+        image = self.plane_image()
+        rows, cols = image.shape
+        if 0 <= r < rows and 0 <= c < cols:
+            return f"x {c}  y {r}   {int(image[r, c])} HU"
+        return ""
+
+    def _update_cursor_text(self) -> None:
         text = ""
-        v = self._volume
-        if v is not None and self.view_box.sceneBoundingRect().contains(scene_pos):
-            p = self.view_box.mapSceneToView(scene_pos)
-            row_mm, col_mm = v.pixel_spacing_mm
-            c, r = int(math.floor(p.x() / col_mm)), int(math.floor(p.y() / row_mm))
-            rows, cols = v.hu.shape[1:]
-            if 0 <= r < rows and 0 <= c < cols:
-                text = f"x {c}  y {r}   {int(v.hu[self._index, r, c])} HU"
+        scene_pos = self._mouse_scene_pos
+        if self._volume is not None and scene_pos is not None and self.view_box.sceneBoundingRect().contains(scene_pos):
+            text = self.cursor_text_at(self.view_box.mapSceneToView(scene_pos))
         if text != self._cursor_text:
             self._cursor_text = text
             self.overlay.update()
