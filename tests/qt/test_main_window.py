@@ -420,3 +420,39 @@ def test_still_mouse_readout_follows_end_wheel_cine_and_series_switch(qtbot, mai
         qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_PageDown)
     assert main_window.current_volume.n_slices == 4
     assert label.text().endswith(f"{500 + 10 * view.index} HU"), label.text()
+
+
+def test_slice_keys_move_slices_after_a_click_on_the_series_list_or_the_strip(qtbot, main_window, tmp_path) -> None:  # noqa: ANN001
+    from viewer.qt.ai_assist import AiAssist
+
+    main_window.apply_settings(main_window.settings.with_changes(auto_run_ai=False))
+    ai = AiAssist(main_window, warm_up=False)
+    try:
+        _disk_study(tmp_path / "study", 6, 100, "keys", series_number=1)
+        _disk_study(tmp_path / "study" / "b", 5, 500, "keys", series_number=2,
+                    series_uid="1.2.826.0.1.3680043.10.1146.99.8")
+        open_and_wait(qtbot, main_window, [tmp_path / "study"])
+        first = main_window.current_stack_id
+        tree = main_window.series_browser.tree
+        second = next(s for s in main_window.series_browser.stack_ids if s != first)
+        rect = tree.visualItemRect(main_window.series_browser.item_for(second))
+        with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+            qtbot.mouseClick(tree.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+        assert main_window.current_stack_id == second
+        view = main_window.slice_view
+        index = view.index
+        focus = QtWidgets.QApplication.focusWidget() or main_window
+        qtbot.keyClick(focus, QtCore.Qt.Key.Key_Down)
+        assert main_window.current_stack_id == second and view.index == index + 1
+        qtbot.keyClick(QtWidgets.QApplication.focusWidget() or main_window, QtCore.Qt.Key.Key_Home)
+        assert view.index == 0 and main_window.current_stack_id == second
+
+        # The AI strip: a click, then End; and its wheel moves the slices too.
+        strip = ai.strip.plot_widget
+        qtbot.mouseClick(strip.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=strip.viewport().rect().center())
+        qtbot.keyClick(QtWidgets.QApplication.focusWidget() or main_window, QtCore.Qt.Key.Key_End)
+        assert view.index == 4
+        send_wheel(strip.viewport(), QtCore.QPointF(strip.viewport().rect().center()), 2)  # up: back 2
+        assert view.index == 2
+    finally:
+        assert ai.shutdown(10.0)

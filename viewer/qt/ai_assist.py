@@ -117,6 +117,7 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
         self._current: StackRun | None = None
         self._tree: StudyTree | None = getattr(window, "tree", None)
         self._pending_jump: tuple[str, int] | None = None
+        self._strip_wheel = 0
         # Own job slots, not the window's: the window's "is loading" (and its Cancel button) stay
         # about loading images, and a long AI run never holds up what waits for a study to load.
         self._slot = JobSlot(self)
@@ -546,6 +547,7 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
 
     def _on_panel_slice(self, stack_id: str, index: int) -> None:
         volume = self.view.volume
+        self.view.setFocus()  # the keys go on moving slices from there
         if volume is not None and volume.stack_id == stack_id:
             self.view.set_index(index)
             return
@@ -617,6 +619,13 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
         if watched is self.window and event.type() == QtCore.QEvent.Type.Close:
             self.shutdown()
+        elif event.type() == QtCore.QEvent.Type.Wheel and watched is self.strip.plot_widget.viewport():
+            self._strip_wheel += event.angleDelta().y()  # type: ignore[attr-defined]
+            notches = int(self._strip_wheel / 120)
+            if notches:
+                self._strip_wheel -= notches * 120
+                self.view.step(-notches)  # like the image: wheel down = next slice
+            return True
         return False
 
 

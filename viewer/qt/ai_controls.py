@@ -47,6 +47,10 @@ class AiControlsMixin:
         self.strip = ProbabilityStrip()
         self.strip.set_label(self._label)
         self.strip.slice_clicked.connect(self.view.set_index)
+        # Clicking the strip never takes the keyboard from the image; its wheel scrolls the slices.
+        self.strip.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.strip.plot_widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.strip.plot_widget.viewport().installEventFilter(self)
         self.verdict_label = QtWidgets.QLabel("")
         self.verdict_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.verdict_label.setAccessibleName("AI verdict")

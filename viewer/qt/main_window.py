@@ -81,6 +81,9 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self.slider.setAccessibleName("Slice slider")
         self.slider.setToolTip("Slice (bottom = first)")
         self.slider.setEnabled(False)
+        # A click on the slider (or the series list, or the AI strip) leaves the keyboard with the
+        # image: Up/Down/Home/End keep moving slices. The series list is reached by Ctrl+2 or Tab.
+        self.slider.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.slider.valueChanged.connect(self.slice_view.set_index)
         central = QtWidgets.QWidget(self)
         row = QtWidgets.QHBoxLayout(central)
@@ -96,6 +99,7 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self._docks_menu_actions: list[QtGui.QAction] = []
         self.series_browser = SeriesBrowser(self)
         self.series_browser.stack_selected.connect(self.show_stack)
+        self.series_browser.tree.setFocusPolicy(QtCore.Qt.FocusPolicy.TabFocus)
         self.series_dock = self.add_dock("Series", self.series_browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self.measurements = None
         self.tag_browser = None
