@@ -95,3 +95,47 @@ def test_escape_disarms_the_ruler_and_the_left_drag_windows_again(qtbot, main_wi
     send_drag(view.graphics.viewport(), centre, centre + QtCore.QPointF(40, 0))
     assert main_window.measurements.measurements == []
     assert view.window[0] > width_before
+
+
+def test_the_window_follows_the_series(qtbot, main_window, tmp_path) -> None:  # noqa: ANN001
+    """Bone kernel -> bone window, scout -> its header window, the user's window kept per series."""
+    from PySide6 import QtCore
+    from window_driver import open_and_wait, rendered_grey, viewport_image, write_study
+
+    hu = np.zeros((3, 60, 60), np.int16)
+    hu[:, :, :20], hu[:, :, 20:40], hu[:, :, 40:] = 0, 600, 1500
+    root = tmp_path / "study"
+    write_study(root / "soft", hu, pixel_spacing_mm=(3.0, 3.0), seed="wf", series_number=1)
+    write_study(root / "bone", hu, pixel_spacing_mm=(3.0, 3.0), seed="wf", series_number=2,
+                series_uid="1.2.826.0.1.3680043.10.1146.99.21", convolution_kernel="H70h")
+    write_study(root / "scout", hu[:1], pixel_spacing_mm=(3.0, 3.0), seed="wf", series_number=3,
+                series_uid="1.2.826.0.1.3680043.10.1146.99.22", image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+                window_center_hu=300.0, window_width_hu=1200.0)
+    open_and_wait(qtbot, main_window, [root])
+    view, combo = main_window.slice_view, main_window.preset_combo
+    by_number = {int(s.slices[0].meta.get("SeriesNumber", "0")): s.stack_id for s in main_window.tree.stacks()}
+
+    def show(number: int) -> None:
+        with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+            main_window.series_browser.select_stack(by_number[number])
+
+    def greys() -> list[int]:
+        image = viewport_image(main_window)
+        return [rendered_grey(main_window, image, (10 + 20 * i) * 3.0, 30 * 3.0) for i in range(3)]
+
+    assert main_window.current_volume.metadata.series_number == 1
+    assert view.window == (80.0, 40.0) and combo.currentText() == "Brain"
+    show(2)  # bone kernel: W 2800 / L 600 maps 0, 600, 1500 HU to 73, 128, 210
+    assert view.window == (2800.0, 600.0) and combo.currentText() == "Bone"
+    assert all(abs(g - w) <= 2 for g, w in zip(greys(), (73, 128, 210))), greys()
+    show(3)  # the scout: its header window
+    assert view.window == (1200.0, 300.0) and combo.currentText() == "Header"
+    show(2)
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_5)  # the user picks soft tissue on the bone series
+    assert combo.currentText() == "Soft tissue"
+    show(1)
+    assert view.window == (80.0, 40.0)
+    show(2)  # kept for the session
+    assert view.window == (400.0, 40.0) and combo.currentText() == "Soft tissue"
+    qtbot.keyClick(view.graphics, QtCore.Qt.Key.Key_R)  # reset: the series' own default again
+    assert view.window == (2800.0, 600.0) and combo.currentText() == "Bone"

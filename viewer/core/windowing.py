@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 
 
@@ -56,3 +58,38 @@ def header_window_preset(center_hu: float | None, width_hu: float | None) -> Win
     if center_hu is None or width_hu is None or not width_hu >= 1.0:
         return None
     return WindowPreset("header", "Header", width_hu=float(width_hu), center_hu=float(center_hu))
+
+
+# Reconstruction kernels made for bone (or lung): the same names inference/acceptance.py refuses for
+# the model (GE / generic words, Siemens H/B/J/I/Q 60-99, Philips YC/YD/YE/D/E/L, Canon FC5x/8x/9x).
+_SHARP_KERNEL = re.compile(
+    r"(BONE|SHARP|LUNG|EDGE|DETAIL|ULTRA|"
+    r"^[HBJIQ]R?([6-9]\d)|"
+    r"^Y[CDE]$|^[DEL]$|"
+    r"^FC(5[0-9]|8\d|9\d)$)"
+)
+
+
+def is_sharp_kernel(kernel: str) -> bool:
+    """Whether a ConvolutionKernel value (possibly multi-valued, 'A\\\\B') names a bone/lung kernel."""
+    parts = [p.strip().upper() for p in re.split(r"[\\\\,/]", kernel or "") if p.strip()]
+    return any(_SHARP_KERNEL.search(p) for p in parts)
+
+
+def window_for(
+    metadata: object,
+    *,
+    center_hu: float | None = None,
+    width_hu: float | None = None,
+    is_localizer: bool = False,
+) -> WindowPreset:
+    """The window a series opens in: a scout (localizer) in its header window (soft tissue without
+    one), a bone-kernel series in the bone window, anything else in the brain window.
+
+    `metadata`: a StudyMetadata (its convolution_kernel and image_type are read)."""
+    image_type = tuple(str(t).upper() for t in getattr(metadata, "image_type", ()) or ())
+    if is_localizer or "LOCALIZER" in image_type:
+        return header_window_preset(center_hu, width_hu) or PRESETS_BY_KEY["soft_tissue"]
+    if is_sharp_kernel(str(getattr(metadata, "convolution_kernel", "") or "")):
+        return PRESETS_BY_KEY["bone"]
+    return PRESETS_BY_KEY["brain"]

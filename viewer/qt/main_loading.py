@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from types import SimpleNamespace
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from viewer.app_logging import get_logger
 from viewer.core.loading import FirstSlice, LoadProgress, iter_load_stack, open_paths
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
+from viewer.core.windowing import window_for
 from viewer.qt.slice_view import DEFAULT_WINDOW
 from viewer.qt.workers import Job
 from viewer.settings import Settings
@@ -42,6 +44,7 @@ class StudyLoadingMixin:
     _last_index: dict[str, int]
     _first_index: dict[str, int]
     _thumbnailed: set[str]
+    _series_windows: dict[str, tuple[float, float]]
     _current_stack_id: str
 
     # ================================================================== public: opening studies
@@ -78,6 +81,7 @@ class StudyLoadingMixin:
             if kind != SCAN_JOB:
                 self._jobs[kind].cancel()
         self._current_stack_id = stack_id
+        self.slice_view.set_window(*self.series_window(stack_id))
         self.series_browser.select_stack(stack_id)
         self._show_warnings(stack)
         self.stack_changed.emit(stack_id)
@@ -93,6 +97,25 @@ class StudyLoadingMixin:
         job.failed.connect(self._on_job_failed)
         job.finished.connect(lambda _c, j=job: self._on_job_finished(j))
         self.start_job(LOAD_JOB, job)
+
+    def default_window(self, stack_id: str) -> tuple[float, float]:
+        """(width, centre) a series opens in: bone kernel -> bone, scout -> its header window, else
+        brain (viewer.core.windowing.window_for)."""
+        stack = self._stacks.get(stack_id)
+        if stack is None or not stack.slices:
+            return DEFAULT_WINDOW
+        first = stack.slices[0]
+        header = SimpleNamespace(
+            convolution_kernel=first.meta.get("ConvolutionKernel", ""), image_type=tuple(first.image_type)
+        )
+        preset = window_for(
+            header, center_hu=first.window_center_hu, width_hu=first.window_width_hu, is_localizer=stack.is_localizer
+        )
+        return preset.width_hu, preset.center_hu
+
+    def series_window(self, stack_id: str) -> tuple[float, float]:
+        """The window a series is shown in: the user's last one for it in this session, else its default."""
+        return self._series_windows.get(stack_id) or self.default_window(stack_id)
 
     def cancel_loading(self) -> None:
         """Stop scanning / loading (the Cancel button)."""
@@ -118,6 +141,7 @@ class StudyLoadingMixin:
         self._last_index.clear()
         self._first_index.clear()
         self._thumbnailed.clear()
+        self._series_windows.clear()
         self._current_stack_id = ""
         self.slice_view.set_volume(None)
         self.slider.setEnabled(False)

@@ -69,6 +69,7 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self._current_stack_id = ""
         self._first_index: dict[str, int] = {}
         self._thumbnailed: set[str] = set()
+        self._series_windows: dict[str, tuple[float, float]] = {}  # the user's last window per series
         self._jobs: dict[str, JobSlot] = {}
         self._dialogs: list[QtWidgets.QWidget] = []
         self.last_error_text = ""
@@ -299,12 +300,18 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self.slice_view.set_window(v.window_width_hu, v.window_center_hu)
 
     def reset_view(self) -> None:
-        """R: fit, default window, not inverted."""
-        self.slice_view.set_window(*DEFAULT_WINDOW)
+        """R: fit, the series' default window, not inverted."""
+        self._series_windows.pop(self._current_stack_id, None)
+        self.slice_view.set_window(*(self.default_window(self._current_stack_id) if self._current_stack_id else DEFAULT_WINDOW))
         self.slice_view.set_inverted(False)
         self.slice_view.fit()
 
     def _on_window_changed(self, width_hu: float, center_hu: float) -> None:
+        if self._current_stack_id:
+            if (width_hu, center_hu) == self.default_window(self._current_stack_id):
+                self._series_windows.pop(self._current_stack_id, None)
+            else:
+                self._series_windows[self._current_stack_id] = (width_hu, center_hu)
         text = CUSTOM_ITEM
         for p in PRESETS:
             if abs(p.width_hu - width_hu) < 0.5 and abs(p.center_hu - center_hu) < 0.5:
