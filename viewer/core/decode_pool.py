@@ -502,7 +502,20 @@ def iter_load(
         window_width_hu=window_w,
         warnings=tuple(stack.warnings) + _decode_warnings(failures, n),
         missing_slices=tuple(missing),
+        slice_origins_mm=_slice_origins(stack, geom.origin_mm),
     )
+
+
+def _slice_origins(stack: Stack, origin_mm: Sequence[float]) -> tuple[tuple[float, float, float], ...]:
+    """Each slice's canonical voxel [k, 0, 0] in LPS: its IPP moved like slice 0's to the origin."""
+    ipps = [h.position_mm for h in stack.slices]
+    if not ipps or any(p is None or len(p) != 3 for p in ipps):
+        return ()
+    ipp = np.asarray(ipps, dtype=np.float64)
+    if not np.all(np.isfinite(ipp)):
+        return ()
+    origins = ipp + (np.asarray(origin_mm, np.float64) - ipp[0])
+    return tuple((float(x), float(y), float(z)) for x, y, z in origins)
 
 
 def _max_volume_bytes(override: int | None) -> int:

@@ -77,6 +77,10 @@ class Volume:
     # Canonical indices of slices whose pixels could not be decoded: they hold AIR_HU, and a
     # DECODE_FAILED warning names them. Empty when every slice decoded.
     missing_slices: tuple[int, ...] = ()
+    # LPS centre of each slice's canonical voxel [k, 0, 0] (from its ImagePositionPatient); empty when
+    # unknown, and then a tilted stack is taken to be sheared along the patient axis nearest the
+    # normal (viewer/core/mpr.py).
+    slice_origins_mm: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def n_slices(self) -> int:
