@@ -310,11 +310,25 @@ class MprGeometry:
         a_0 = fixed * float(m @ along_vec) / along_mm
         off_along = (self.slice_offsets @ along_vec) / along_mm  # (n,)
         separable = abs(tx) < _EPS and abs(a_h) < _EPS
-        t = self.positions[0] + t_fixed + h * th  # (H,) when separable
-        if separable:
-            kf = self.slice_of_t(t)[:, None] * np.ones((1, x.size))
-        else:
-            kf = self.slice_of_t(self.positions[0] + t_fixed + h[:, None] * th + x[None, :] * tx)
+        if separable:  # every output row comes from one place between two slices: row gathers
+            kf_rows = self.slice_of_t(self.positions[0] + t_fixed + h * th)
+            inside_rows = np.isfinite(kf_rows)
+            kf_rows = np.where(inside_rows, kf_rows, 0.0)
+            sx = a_x * (x[1] - x[0]) if x.size > 1 else 1.0
+            o_common = a_0 + a_x * x[0]
+            if order == 0:
+                k = np.clip(np.rint(kf_rows).astype(np.intp), 0, n - 1)
+                out = _rows_lookup(sheet, k, o_common - off_along[k], sx, x.size, stride, 0, fill)
+            else:
+                k0 = np.clip(np.floor(kf_rows).astype(np.intp), 0, n - 1)
+                k1 = np.minimum(k0 + 1, n - 1)
+                w = (kf_rows - k0).astype(np.float32)[:, None]
+                v0 = _rows_lookup(sheet, k0, o_common - off_along[k0], sx, x.size, stride, 1, fill)
+                v1 = _rows_lookup(sheet, k1, o_common - off_along[k1], sx, x.size, stride, 1, fill)
+                out = v0 + w * (v1 - v0)
+            out[~inside_rows] = fill
+            return out
+        kf = self.slice_of_t(self.positions[0] + t_fixed + h[:, None] * th + x[None, :] * tx)
         inside = np.isfinite(kf)
         kf = np.where(inside, kf, 0.0)
         base = a_0 + a_x * x[None, :] + a_h * h[:, None]  # (H, W) or broadcastable
@@ -398,6 +412,31 @@ def _read_lines(arr: np.ndarray, cut: np.ndarray, kind: str, order: int, fill: f
     none = ~(lo_ok | hi_ok)
     out[none] = fill
     return out
+
+
+def _rows_lookup(
+    sheet: np.ndarray, k: np.ndarray, offset: np.ndarray, sx: float, width: int, stride: int, order: int, fill: float
+) -> np.ndarray:
+    """(H, width): sheet line k[i] read at in-line coordinates offset[i] + j * sx (full grid)."""
+    size = sheet.shape[1]
+    lines = sheet[k]  # (H, L)
+    if stride == 1 and abs(sx - 1.0) < 1e-6:
+        shift = np.rint(offset)
+        if np.all(np.abs(offset - shift) < 1e-4):  # on the voxel grid: whole-pixel shifts only
+            shift = shift.astype(np.intp)
+            s0 = int(shift[0])
+            if np.all(shift == s0):
+                fill_value = np.asarray(fill, sheet.dtype)
+                if s0 == 0 and width == size:
+                    return lines.copy()
+                out = np.full((lines.shape[0], width), fill_value, sheet.dtype)
+                lo, hi = max(0, -s0), min(width, size - s0)
+                if hi > lo:
+                    out[:, lo:hi] = lines[:, lo + s0 : hi + s0]
+                return out
+    along = offset[:, None] + np.arange(width, dtype=np.float64)[None, :] * sx
+    rows = np.broadcast_to(np.arange(lines.shape[0])[:, None], along.shape)
+    return _line_lookup(lines, rows, along, stride, order, fill)
 
 
 def _line_lookup(sheet: np.ndarray, k: np.ndarray, along: np.ndarray, stride: int, order: int, fill: float) -> np.ndarray:
