@@ -1,5 +1,7 @@
-"""`ichview triage`: several synthetic studies (two patients, one with two studies, one bleeding, one
-clean, one unusable) -> one row per study in suspicion order, resumable, the same on Ray."""
+"""`ichview triage`: several synthetic studies (two patients: one with two studies, one bleeding and one
+clean; the other with an unusable MR-only study) -> one row per study in suspicion order, resumable,
+the same on Ray. Both readers run on small studies (five 8 mm slices): the second reader's time grows
+with the head volume."""
 from __future__ import annotations
 
 import csv
@@ -26,8 +28,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     z = (-6.0, 26.0)
     write_ct_study(root / "a1", bleed=True, patient_name="ALPHA^ONE", seed=21, patient_id="PAT-A", large_bleed=True, z_range_mm=z)
     write_ct_study(root / "a2", bleed=False, patient_name="ALPHA^ONE", seed=22, patient_id="PAT-A", z_range_mm=z)
-    write_ct_study(root / "b1", bleed=False, patient_name="BRAVO^TWO", seed=23, patient_id="PAT-B", z_range_mm=z)
-    write_mr_series(root / "c_mr", seed="mr-c")  # patient C: an MR only, nothing the readers take
+    write_mr_series(root / "b_mr", seed="mr-b")  # patient B: an MR only, nothing the readers take
     return root
 
 
@@ -36,6 +37,7 @@ def _rows(out: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.timeout(900)
 def test_triage_lists_every_study_in_suspicion_order_and_resumes(archive: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
@@ -43,21 +45,21 @@ def test_triage_lists_every_study_in_suspicion_order_and_resumes(archive: Path, 
     stdout, err = capsys.readouterr()
     assert code == 0, err
     rows = _rows(out)
-    assert len(rows) == 4, "one row per study of one patient"
+    assert len(rows) == 3, "one row per study of one patient"
     assert [r["patient_id"] for r in rows].count("PAT-A") == 2
     assert rows[0]["patient_id"] == "PAT-A" and rows[0]["suspected"] == "1", rows[0]
     assert float(rows[0]["blood_ml"]) >= 1.0  # found by the second reader, with a volume
-    assert {r["suspected"] for r in rows[1:3]} == {"0"}
-    assert rows[3]["status"] == "not analysed" and "CT only" in rows[3]["not_analysed"]
-    assert "4/4" in err and "0 failed" in err
-    for r in rows[:3]:
+    assert rows[1]["patient_id"] == "PAT-A" and rows[1]["suspected"] == "0"
+    assert rows[2]["status"] == "not analysed" and "CT only" in rows[2]["not_analysed"]
+    assert "3/3" in err and "0 failed" in err
+    for r in rows[:2]:
         assert (out / r["pdf"]).read_bytes().startswith(b"%PDF")
         doc = json.loads((out / r["json"]).read_text(encoding="utf-8"))
         assert [s["patient_id"] for s in doc["studies"]] == [r["patient_id"]]
     page = (out / "worklist.html").read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") == 3 and "not a diagnosis" in page
+    assert page.count("data:image/png;base64,") == 2 and "not a diagnosis" in page
 
-    # A run killed after two studies: its output folder holds what the driver had written for them
+    # A run killed after two of the three studies: its output folder holds what the driver had written for them
     # (their files and state records). Resuming runs only the rest, and the worklist then equals the
     # uninterrupted run's.
     import shutil
@@ -70,7 +72,7 @@ def test_triage_lists_every_study_in_suspicion_order_and_resumes(archive: Path, 
         shutil.copytree(out / "studies" / record.stem, killed / "studies" / record.stem)
     code = triage.main([str(archive), "--out", str(killed), "--workers", "1", "--device", "cpu"])
     _, err = capsys.readouterr()
-    assert code == 0 and "2 done before" in err and "4/4" in err
+    assert code == 0 and "2 done before" in err and "3/3" in err
     assert _strip_times(killed / "worklist.json") == _strip_times(out / "worklist.json")
     # A changed input is not reused: a file of one study modified changes that study's input hash only.
     import os
@@ -88,6 +90,7 @@ def _strip_times(path: Path) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "seconds"} for e in doc["studies"]]
 
 
+@pytest.mark.timeout(600)
 def test_ray_cluster_gives_the_same_rows(archive: Path, tmp_path: Path) -> None:
     """The same batch on a real local Ray cluster (2 CPUs, actors loading the readers once): identical
     rows, study for study (first reader only here, for time; test_ray_both_readers below is slow)."""
@@ -115,7 +118,7 @@ def _compare_with_ray(archive: Path, tmp_path: Path, config: ReaderConfig) -> No
     finally:
         ray.shutdown()
     got = {e.study_id: e for e in ev.entries}
-    assert set(got) == set(expected) and len(got) == 4
+    assert set(got) == set(expected) and len(got) == 3
     for sid, e in expected.items():
         g = got[sid]
         assert (g.verdict, g.suspected, g.status, g.not_analysed) == (e.verdict, e.suspected, e.status, e.not_analysed)
