@@ -43,6 +43,9 @@ class AiControlsMixin:
         self.lesions.set_opacity(settings.lesion_opacity)
         self.lesions.set_style(settings.lesion_style)
         self.lesions.set_visible(settings.lesion_visible)
+        mpr = getattr(w, "mpr", None)
+        if mpr is not None:  # the heatmap and the lesions in the reformatted planes too
+            mpr.attach_overlays(self.overlay, self.lesions)
 
         self.strip = ProbabilityStrip()
         self.strip.set_label(self._label)

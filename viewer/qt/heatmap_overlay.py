@@ -151,6 +151,7 @@ class HeatmapOverlay(QtCore.QObject):
     """
 
     visibility_changed = QtCore.Signal(bool)
+    changed = QtCore.Signal()  # the per-slice maps or how they are drawn changed (MPR planes follow)
 
     def __init__(self, slice_view: QtWidgets.QWidget) -> None:
         super().__init__(slice_view)
@@ -215,29 +216,42 @@ class HeatmapOverlay(QtCore.QObject):
         affines = to_image or {}
         self._slice_cams = {int(k): (np.asarray(v, np.float32), affines.get(k)) for k, v in (cams or {}).items()}
         self._on_index_changed(int(self._view.index))
+        self.changed.emit()
 
     def add_slice_cam(self, index: int, cam2d: np.ndarray, *, to_image: np.ndarray | None = None) -> None:
         """One streamed CAM for the shown series; shown at once when it is the current slice."""
         self._slice_cams[int(index)] = (np.asarray(cam2d, dtype=np.float32), to_image)
         if int(index) == int(self._view.index):
             self.set_cam(self._slice_cams[int(index)][0], to_image=to_image)
+        self.changed.emit()
+
+    def slice_cams(self) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """The shown series' maps by slice: (CAM at model resolution, its (2, 3) affine or None)."""
+        return self._slice_cams
+
+    @property
+    def colormap(self) -> str:
+        return self._colormap
 
     def set_opacity(self, opacity: float) -> None:
         """Overall opacity 0..1 (the hottest colour is at most MAX_ALPHA of it)."""
         self._opacity = float(np.clip(opacity, 0.0, 1.0))
         self._apply()
+        self.changed.emit()
 
     def set_display_threshold(self, threshold: float) -> None:
         """Hide CAM values below `threshold` (0..1). Changes the picture only, never a verdict."""
         self._threshold = float(np.clip(threshold, 0.0, 1.0))
         self.color_bar.set_threshold(self._threshold)
         self._apply()
+        self.changed.emit()
 
     def set_visible(self, visible: bool) -> None:
         """Heatmap (and its colour bar) on or off (key H in the main window)."""
         self._visible = bool(visible)
         self._apply()
         self.visibility_changed.emit(self._visible)
+        self.changed.emit()
 
     def toggle_visible(self) -> None:
         self.set_visible(not self._visible)
@@ -249,6 +263,7 @@ class HeatmapOverlay(QtCore.QObject):
         self._colormap = name
         self.color_bar.set_colormap(name)
         self._apply()
+        self.changed.emit()
 
     def set_label(self, label: str) -> None:
         """The label the CAM explains, shown as the colour bar's title (e.g. 'any', 'subdural')."""
@@ -306,3 +321,4 @@ class HeatmapOverlay(QtCore.QObject):
         self._cam, self._cam_index, self._to_image = None, None, None
         self._slice_cams = {}
         self._apply()
+        self.changed.emit()

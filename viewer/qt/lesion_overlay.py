@@ -128,6 +128,7 @@ class LesionOverlay(QtCore.QObject):
     """
 
     visibility_changed = QtCore.Signal(bool)
+    changed = QtCore.Signal()  # the label map or how it is drawn changed (MPR planes follow)
 
     def __init__(self, slice_view: QtWidgets.QWidget) -> None:
         super().__init__(slice_view)
@@ -182,12 +183,18 @@ class LesionOverlay(QtCore.QObject):
             present = {name for i, name in enumerate(LESION_CLASSES, start=1) if np.any(self._labels == i)}
             self.legend.set_present(present)
         self._apply()
+        self.changed.emit()
+
+    def labels(self) -> np.ndarray | None:
+        """The label map held when it belongs to the shown stack (None otherwise)."""
+        return self._labels if self._matches() else None
 
     def set_visible(self, visible: bool) -> None:
         """Lesions (and their legend) on or off (key L in the main window)."""
         self._visible = bool(visible)
         self._apply()
         self.visibility_changed.emit(self._visible)
+        self.changed.emit()
 
     def toggle_visible(self) -> None:
         self.set_visible(not self._visible)
@@ -196,6 +203,7 @@ class LesionOverlay(QtCore.QObject):
         """0..1: the outline's alpha (a fill's is FILL_ALPHA of it)."""
         self._opacity = float(np.clip(opacity, 0.0, 1.0))
         self._apply()
+        self.changed.emit()
 
     def set_style(self, style: str) -> None:
         """"outline" (default) or "fill"."""
@@ -204,6 +212,7 @@ class LesionOverlay(QtCore.QObject):
         self._style = style
         self.legend.set_style(style)
         self._apply()
+        self.changed.emit()
 
     def rgba(self) -> np.ndarray | None:
         """The RGBA picture drawn over the shown slice, None when nothing is drawn."""
@@ -239,6 +248,7 @@ class LesionOverlay(QtCore.QObject):
         if volume is None or getattr(volume, "stack_id", "") != self._stack_id:
             self._labels, self._stack_id = None, ""
         self._apply()
+        self.changed.emit()
 
     @QtCore.Slot()
     def _place_legend(self, *_args: object) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from viewer.core.windowing import PRESETS
+from viewer.qt.mpr_view import LAYOUT_NAMES, LAYOUTS, layout_combo
 from viewer.settings import Settings
 
 HEADER_ITEM = "Header"
@@ -24,6 +25,7 @@ class MainActionsMixin:
     series_browser: Any  # SeriesBrowser
     measurements: Any  # Measurements
     tag_dock: QtWidgets.QDockWidget | None
+    mpr: Any  # MprController
     _docks_menu_actions: list[QtGui.QAction]
 
     def _act(
@@ -122,6 +124,17 @@ class MainActionsMixin:
         self.clear_measurements_action = self._act("Clear all measurements", lambda: self.measurements.clear())
         # Esc itself is the Measurements widget's own shortcut (a second one would be ambiguous).
         self.cancel_tool_action = self._act("Disarm the measurement tool\tEsc", lambda: self.measurements.cancel_tool())
+        self.layout_actions = [
+            self._act(f"Layout: {LAYOUT_NAMES[key]}", lambda _=False, k=key: self.mpr.set_layout(k), [f"Alt+{n}"], checkable=True)
+            for n, key in enumerate(LAYOUTS, start=1)
+        ]
+        layout_group = QtGui.QActionGroup(self)
+        for action, key in zip(self.layout_actions, LAYOUTS):
+            layout_group.addAction(action)
+            action.setChecked(key == self.mpr.layout)
+        self.mpr.layout_changed.connect(
+            lambda layout: [a.setChecked(k == layout) for a, k in zip(self.layout_actions, LAYOUTS)]
+        )
         self.focus_image_action = self._act("Focus the image", lambda: sv.setFocus(), ["Ctrl+1"])
         self.focus_series_action = self._act("Focus the series list", self._focus_series, ["Ctrl+2"])
         self.shortcuts_action = self._act("&Keyboard and mouse shortcuts", self.show_shortcuts, ["F1"])
@@ -139,6 +152,7 @@ class MainActionsMixin:
     def _toggle_corner_text(self) -> None:
         visible = not self.slice_view.corner_text_visible
         self.slice_view.set_corner_text_visible(visible)
+        self.mpr.set_corner_text_visible(visible)
         self.corner_text_action.setChecked(visible)
         self.settings = self.settings.with_changes(show_corner_text=visible)
 
@@ -168,6 +182,8 @@ class MainActionsMixin:
         view_menu.addSeparator()
         view_menu.addActions([self.fit_action, self.reset_action, self.zoom_in_action, self.zoom_out_action])
         view_menu.addActions(self.pan_actions)
+        view_menu.addSeparator()
+        view_menu.addActions(self.layout_actions)
         view_menu.addSeparator()
         view_menu.addAction(self.corner_text_action)
         view_menu.addActions([self.focus_image_action, self.focus_series_action])
@@ -214,6 +230,8 @@ class MainActionsMixin:
         tb.addAction(self.fit_action)
         tb.addAction(self.reset_action)
         tb.addAction(self.corner_text_action)
+        self.layout_combo = layout_combo(self.mpr)
+        tb.addWidget(self.layout_combo)
         tb.addSeparator()
         tb.addAction(self.cine_action)
         self.fps_spin = QtWidgets.QDoubleSpinBox(self)

@@ -38,6 +38,7 @@ from viewer.core.windowing import PRESETS
 from viewer.qt import dialogs
 from viewer.qt.main_actions import CUSTOM_ITEM, HEADER_ITEM, MainActionsMixin
 from viewer.qt.main_loading import OPEN_HINT, THUMBNAILS_JOB, StudyLoadingMixin
+from viewer.qt.mpr_view import MprController
 from viewer.qt.series_browser import WARNING_WORDS, SeriesBrowser
 from viewer.qt.settings_store import load_settings, save_settings, settings_file_path
 from viewer.qt.slice_view import DEFAULT_WINDOW, SliceView
@@ -90,9 +91,15 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         row = QtWidgets.QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
-        row.addWidget(self.slice_view, 1)
+        self.views_area = QtWidgets.QWidget(central)
+        views_grid = QtWidgets.QGridLayout(self.views_area)
+        views_grid.setContentsMargins(0, 0, 0, 0)
+        views_grid.setSpacing(2)
+        row.addWidget(self.views_area, 1)
         row.addWidget(self.slider)
         self.setCentralWidget(central)
+        self.slice_view.setParent(self.views_area)
+        self.mpr = MprController(self, views_grid)
         self.slice_view.graphics.setAcceptDrops(False)
         self.slice_view.graphics.viewport().setAcceptDrops(False)
 
@@ -246,6 +253,8 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         sv.mouse_mapping = self.settings.mouse
         sv.wl_sensitivity_hu_per_px = self.settings.wl_sensitivity_hu_per_px
         sv.set_corner_text_visible(self.settings.show_corner_text)
+        self.mpr.set_corner_text_visible(self.settings.show_corner_text)
+        self.mpr.apply_mouse(self.settings.mouse, self.settings.wl_sensitivity_hu_per_px)
         self.corner_text_action.setChecked(self.settings.show_corner_text)
         self.fps_spin.setValue(self.settings.cine_fps)
         if self.cine_timer.isActive():

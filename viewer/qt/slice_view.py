@@ -96,6 +96,8 @@ class _SliceViewBox(pg.ViewBox):
 
     def mouseClickEvent(self, ev: object) -> None:  # noqa: N802
         ev.accept()  # type: ignore[attr-defined]
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            self._owner.clicked.emit(self.mapSceneToView(ev.scenePos()))  # type: ignore[attr-defined]
 
 class SliceView(QtWidgets.QWidget):
     """One slice of a Volume with windowing, navigation, zoom/pan and screen-fixed overlays."""
@@ -106,6 +108,7 @@ class SliceView(QtWidgets.QWidget):
     inverted_changed = QtCore.Signal(bool)
     zoom_changed = QtCore.Signal(float)
     cursor_info_changed = QtCore.Signal(str)  # "x 120  y 88  37 HU" or ""
+    clicked = QtCore.Signal(object)  # QPointF in scene mm: a left click (not a drag) on the image
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
