@@ -77,6 +77,14 @@ class MainActionsMixin:
         self.open_files_action = self._act("Open f&iles…", self.open_files_dialog, ["Ctrl+Shift+O"], icon=SP.SP_FileIcon)
         self.skipped_action = self._act("Show &skipped files…", self.show_skipped)
         self.warnings_action = self._act("Show series &warnings…", self.show_warnings)
+        self.export_view_action = self._act(
+            "Export the &view as PNG…", self.export_view_dialog, ["Ctrl+Shift+S"],
+            tip="Save the image views as shown (corner text with patient data off by default)",
+        )
+        self.copy_view_action = self._act(
+            "&Copy the view", self.copy_view, ["Ctrl+Shift+C"],
+            tip="Copy the image views to the clipboard as shown, without the corner text (patient data)",
+        )
         self.reload_action = self._act("Re&load series", self.reload_series, [QtGui.QKeySequence.StandardKey.Refresh, "F5"])
         self.prefs_action = self._act("&Preferences…", self.show_preferences, [QtGui.QKeySequence.StandardKey.Preferences, "Ctrl+,"])
         self.quit_action = self._act("&Quit", self.close, ["Ctrl+Q"])
@@ -167,9 +175,13 @@ class MainActionsMixin:
         file_menu.addAction(self.warnings_action)
         file_menu.addAction(self.reload_action)
         file_menu.addSeparator()
+        file_menu.addAction(self.export_view_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = bar.addMenu("&Edit")
         self._menus["Edit"] = edit_menu
+        edit_menu.addAction(self.copy_view_action)
+        edit_menu.addSeparator()
         edit_menu.addAction(self.prefs_action)
         view_menu = bar.addMenu("&View")
         self._menus["View"] = view_menu

@@ -26,6 +26,7 @@ from __future__ import annotations
 import traceback
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -39,6 +40,7 @@ from viewer.qt import dialogs
 from viewer.qt.main_actions import CUSTOM_ITEM, HEADER_ITEM, MainActionsMixin
 from viewer.qt.main_loading import OPEN_HINT, THUMBNAILS_JOB, StudyLoadingMixin
 from viewer.qt.mpr_view import MprController
+from viewer.qt.view_export import ExportViewDialog, ViewExportOptions, render_views, save_png
 from viewer.qt.series_browser import WARNING_WORDS, SeriesBrowser
 from viewer.qt.settings_store import load_settings, save_settings, settings_file_path
 from viewer.qt.slice_view import DEFAULT_WINDOW, SliceView
@@ -74,6 +76,8 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self._jobs: dict[str, JobSlot] = {}
         self._dialogs: list[QtWidgets.QWidget] = []
         self.last_error_text = ""
+        self._view_export_options = ViewExportOptions()
+        self._last_view_export_dir = ""
         self.skipped_dialog: dialogs.SkippedFilesDialog | None = None
 
         # --- central: the image and a vertical slice slider
@@ -390,6 +394,51 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open DICOM files or a DICOMDIR", "", "All files (*)")
         if files:
             self.open_paths(files)
+
+    # ===================================================================== export the view
+    def view_image(self, options: ViewExportOptions | None = None) -> QtGui.QImage:
+        """The image views as shown (every view of the layout), drawn with the export's options."""
+        return render_views(self.views_area, self.mpr.visible_views(), options or ViewExportOptions())
+
+    def export_view(self, path: str | Path, options: ViewExportOptions | None = None) -> Path:
+        """Save the views as a PNG file (atomically); returns the path written."""
+        target = Path(path)
+        if target.suffix.lower() != ".png":
+            target = target.with_suffix(".png")
+        save_png(self.view_image(options), target)
+        self._last_view_export_dir = str(target.parent)
+        self.statusBar().showMessage(f"Saved the view as {target.name}", 6000)
+        return target
+
+    def export_view_dialog(self) -> Path | None:
+        """File > Export the view as PNG…: what to include, then where."""
+        if not self.slice_view.has_image():
+            self.statusBar().showMessage("Nothing to export: open a study first", 5000)
+            return None
+        dialog = ExportViewDialog(self._view_export_options, self)
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        self._view_export_options = dialog.options()
+        start = Path(self._last_view_export_dir or Path.home()) / "ichview-view.png"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export the view", str(start), "PNG image (*.png)")
+        if not path:
+            return None
+        try:
+            return self.export_view(path, self._view_export_options)
+        except Exception as exc:  # noqa: BLE001 (the one error handler says it)
+            self.report_error(exc, context="export view")
+            return None
+
+    def copy_view(self) -> QtGui.QImage | None:
+        """Edit > Copy the view: onto the clipboard, with the last export options (no corner text
+        unless chosen there)."""
+        if not self.slice_view.has_image():
+            self.statusBar().showMessage("Nothing to copy: open a study first", 5000)
+            return None
+        image = self.view_image(self._view_export_options)
+        QtWidgets.QApplication.clipboard().setImage(image)
+        self.statusBar().showMessage("Copied the view to the clipboard", 4000)
+        return image
 
     # ===================================================================== drag and drop
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802
