@@ -412,3 +412,45 @@ def test_real_blast_ct_reads_a_small_study_end_to_end(qtbot, main_window, weight
         assert ai.lesions.stack_id == volume.stack_id
     finally:
         assert ai.shutdown(60.0)
+
+
+def test_export_is_the_study_on_screen_named_after_it(qtbot, main_window, weights, two_series, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Two patients opened together: File > Export findings… writes only the study shown, under its
+    patient ID / study date / accession."""
+    from PySide6 import QtWidgets
+
+    window = main_window
+    reader = StandInReader(steps=1)
+    ai = attach(window, weights, reader)
+    try:
+        with qtbot.waitSignal(ai.second_finished, timeout=TIMEOUT_MS):
+            window.open_paths([str(p) for p in two_series])
+        first = window.current_volume
+        with qtbot.waitSignal(ai.second_finished, timeout=TIMEOUT_MS):
+            qtbot.keyClick(window, QtCore.Qt.Key.Key_PageDown)
+        second = window.current_volume
+        assert first.metadata.patient_id != second.metadata.patient_id
+        asked: list[str] = []
+        target = tmp_path / "out.json"
+
+        def save_dialog(*args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+            asked.append(args[2])
+            return str(target), "JSON findings (*.json)"
+
+        monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+        with qtbot.waitSignal(ai.export_finished, timeout=TIMEOUT_MS):
+            ai.export_action.trigger()
+        m = second.metadata
+        assert Path(asked[0]).name == f"ichview_{m.patient_id}_{m.study_date}_{m.accession_number}.pdf"
+        text = target.read_text()
+        assert m.patient_id in text and first.metadata.patient_id not in text
+        assert first.metadata.study_uid not in text and first.stack_id not in text
+        assert first.metadata.patient_id not in ai.panel.plain_text()
+        # Back to the first: its own study only.
+        with qtbot.waitSignal(window.volume_loaded, timeout=TIMEOUT_MS):
+            qtbot.keyClick(window, QtCore.Qt.Key.Key_PageUp)
+        study = ai.study_findings()
+        assert {s.metadata.patient_id for s in study.stacks} == {first.metadata.patient_id}
+        assert [meta.patient_id for meta in study.studies] == [first.metadata.patient_id]
+    finally:
+        assert ai.shutdown(30.0)

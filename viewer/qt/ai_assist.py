@@ -183,15 +183,40 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
         run = self._runs.get(stack_id)
         return None if run is None else run.findings
 
-    def study_findings(self) -> StudyFindings | None:
-        """Every finished stack of the study, and what was not analysed with the reason."""
-        done = [r.findings for r in self._runs.values() if r.findings is not None]
+    def _study_key(self, stack_id: str) -> tuple[str, str] | None:
+        """(PatientID, StudyInstanceUID) of a stack of the opened tree (None when unknown)."""
+        tree = self._tree
+        if tree is None:
+            return None
+        for stack in tree.stacks():
+            if stack.stack_id == stack_id:
+                return stack.patient_id, stack.study_uid
+        return None
+
+    def study_findings(self, stack_id: str | None = None) -> StudyFindings | None:
+        """The findings of one study of one patient: the study of `stack_id` (default: the series on
+        screen): its finished stacks, and its stacks not analysed with the reason. Never a mix of
+        studies; files the scan skipped are listed only when the opened folder holds one study."""
+        sid = stack_id if stack_id is not None else getattr(self.window, "current_stack_id", "")
+        if not sid and self._current is not None:
+            sid = self._current.stack_id
+        key = self._study_key(sid) if sid else None
+        if key is None and self._tree is not None and sid:
+            return None
+
+        def ours(other: str) -> bool:
+            return key is None or self._study_key(other) == key
+
+        done = [r.findings for r in self._runs.values() if r.findings is not None and ours(r.stack_id)]
         if not done:
             return None
         not_analysed: list[NotAnalysed] = []
         tree = self._tree
         if tree is not None:
+            keys = {(st.patient_id, st.study_uid) for st in tree.stacks()}
             for stack in tree.stacks():
+                if not ours(stack.stack_id):
+                    continue
                 if stack.stack_id in self._runs and self._runs[stack.stack_id].findings is not None:
                     continue
                 not_analysed.append(
@@ -204,7 +229,8 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
                         n_slices=stack.n_slices,
                     )
                 )
-            not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
+            if len(keys) <= 1:
+                not_analysed += [NotAnalysed(reason=s.reason, path=str(s.path)) for s in tree.skipped]
         engine = self._host.engine
         return summarize_study(
             done,
@@ -483,6 +509,10 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
             self._current = None
             self.strip.reset(volume.n_slices, self.strip.threshold)
             self._show_idle("AI: not run on this series (Run AI, Ctrl+R)")
+        study = self.study_findings(volume.stack_id)
+        self.export_action.setEnabled(study is not None)
+        if study is None and self._current is None:
+            self.panel.clear("No AI analysis of this study yet.")
         if self._pending_jump is not None and self._pending_jump[0] == volume.stack_id:
             self.view.set_index(self._pending_jump[1])
             self._pending_jump = None

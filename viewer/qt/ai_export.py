@@ -3,6 +3,7 @@ that renders every file in memory and writes them atomically (PDF and/or JSON)."
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,12 +28,28 @@ def export_problem(tree: StudyTree | None, targets: Sequence[Path]) -> str:
     return ""
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(text: str, fallback: str) -> str:
+    """A file-name part: anything but letters, digits, '.', '_' and '-' becomes '_' (as the CLI's)."""
+    cleaned = _UNSAFE.sub("_", text).strip("._")
+    return cleaned[:64] or fallback
+
+
 def suggested_name(study: StudyFindings) -> str:
-    """The file name the save dialog suggests: patient id and time stamp."""
+    """The file name the save dialog suggests: the study's, as `ichview analyze` names a report
+    (viewer.report.study_split.DEFAULT_NAME: patient ID, study date, accession; sanitised)."""
+    from viewer.report.study_split import DEFAULT_NAME
+
     meta = study.studies[0] if study.studies else None
-    stamp = study.generated_at.strftime("%Y%m%d-%H%M")
-    pid = "".join(ch for ch in (meta.patient_id if meta else "") if ch.isalnum() or ch in "-_")[:32]
-    return f"ich-findings-{pid + '-' if pid else ''}{stamp}.pdf"
+    fields = {
+        "patient_id": _safe(meta.patient_id if meta else "", "no-id"),
+        "study_date": _safe(meta.study_date if meta else "", "no-date"),
+        "accession": _safe(meta.accession_number if meta else "", "no-accession"),
+        "study_uid": _safe(meta.study_uid if meta else "", "no-uid"),
+    }
+    return DEFAULT_NAME.format(**fields) + ".pdf"
 
 
 def export_targets(path: Path, chosen_filter: str) -> list[Path]:
