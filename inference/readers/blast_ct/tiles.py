@@ -23,7 +23,7 @@ import numpy as np
 
 from inference.readers.blast_ct.network import CONTEXT_VOXELS, LATTICE_VOXELS
 
-__all__ = ["Tile", "head_region", "plan_tiles", "tile_input", "window", "BONE_HU", "MARGIN_MM"]
+__all__ = ["Tile", "head_region", "plan_tiles", "input_box", "tile_input", "window", "BONE_HU", "MARGIN_MM"]
 
 BONE_HU = 300.0
 TISSUE_HU = -300.0
@@ -106,10 +106,30 @@ def plan_tiles(region: np.ndarray, group: int = 3) -> list[Tile]:
     return tiles
 
 
-def tile_input(image: np.ndarray, tile: Tile) -> np.ndarray:
-    """The tile's network input (size + 80 per axis) from the windowed grid, border-repeated."""
+def input_box(tiles: list[Tile], grid_shape: tuple[int, int, int]) -> tuple[tuple[int, int], ...]:
+    """Per axis, the [lo, hi) range of grid voxels that the tiles' inputs read (context included,
+    clipped to the grid): only this part of the grid needs windowing and keeping."""
+    box = []
+    for a, n in enumerate(grid_shape):
+        lo = min(t.origin[a] for t in tiles) - CONTEXT_VOXELS
+        hi = max(t.origin[a] + t.size[a] for t in tiles) + CONTEXT_VOXELS
+        box.append((max(0, lo), min(n, hi)))
+    return tuple(box)
+
+
+def tile_input(
+    image: np.ndarray,
+    tile: Tile,
+    grid_shape: tuple[int, int, int] | None = None,
+    box_lo: tuple[int, int, int] = (0, 0, 0),
+) -> np.ndarray:
+    """The tile's network input (size + 80 per axis), border-repeated at the grid's edges.
+
+    `image` may be the part of the grid starting at `box_lo` (see `input_box`) of a grid of
+    `grid_shape` (default: `image` is the whole grid)."""
+    shape = grid_shape or image.shape
     idx = [
-        np.clip(np.arange(o - CONTEXT_VOXELS, o + s + CONTEXT_VOXELS), 0, n - 1)
-        for o, s, n in zip(tile.origin, tile.size, image.shape)
+        np.clip(np.arange(o - CONTEXT_VOXELS, o + s + CONTEXT_VOXELS), 0, n - 1) - lo
+        for o, s, n, lo in zip(tile.origin, tile.size, shape, box_lo)
     ]
     return image[np.ix_(*idx)]
