@@ -75,7 +75,7 @@ def test_rows_show_description_count_thickness_and_patient(browser):
 
 def test_warning_badge_has_icon_words_and_tooltip(browser):
     item = browser.item_for("1.2")
-    assert item.text(COL_WARNINGS) == "Warning: tilt, gaps"
+    assert item.text(COL_WARNINGS) == "tilt, gaps"
     assert not item.icon(COL_WARNINGS).isNull()
     tooltip = item.toolTip(COL_WARNINGS)
     assert TILT.message in tooltip and GAPS.message in tooltip
@@ -145,3 +145,20 @@ def test_real_tilted_ge_series_shows_its_warnings(qtbot, real_data, artifacts_di
     assert "tilt" in item.toolTip(COL_WARNINGS).lower()
     assert int(item.text(COL_SLICES)) >= 2
     b.grab().save(str(artifacts_dir / "series_browser_real.png"))
+
+
+def test_thickness_of_a_mixed_series_is_its_range_and_one_slice_is_singular() -> None:
+    from types import SimpleNamespace
+
+    from viewer.qt.series_browser import slices_text, stack_thickness_text
+
+    def stack(*thicknesses):  # noqa: ANN002, ANN202
+        return SimpleNamespace(
+            slices=[SimpleNamespace(slice_thickness_mm=t) for t in thicknesses],
+            geometry=SimpleNamespace(slice_spacing_median_mm=None),
+        )
+
+    assert stack_thickness_text(stack(4.0, 7.0, 5.0, 4.0)) == "4\u20137 mm"
+    assert stack_thickness_text(stack(5.0, 5.0)) == "5 mm"
+    assert stack_thickness_text(stack(None)) == "\u2014"
+    assert slices_text(1) == "1 slice" and slices_text(28) == "28 slices"

@@ -59,6 +59,7 @@ from viewer.qt.ai_run import stack_findings as build_stack_findings
 from viewer.qt.ai_second import AiSecondMixin
 from viewer.qt.ai_status import SHORT_HONEST_USE, readout_text, verdict_now
 from viewer.qt.workers import Job, JobSlot
+from viewer.qt.series_browser import slices_text
 from viewer.report.findings import (
     HONEST_USE,
     LABEL_NAMES,
@@ -363,7 +364,7 @@ class AiAssist(AiSecondMixin, AiControlsMixin, QtCore.QObject):
             self.strip.reset(volume.n_slices, threshold)
             self.strip.set_current(self.view.index)
             done = None
-        self.panel.clear(f"Analysing {volume.n_slices} slices…" if done is None
+        self.panel.clear(f"Analysing {slices_text(volume.n_slices)}…" if done is None
                          else f"Analysing… {run.n_done} / {run.n_slices} slices (resumed)")
         self.progress.setRange(0, volume.n_slices)
         self.progress.setValue(run.n_done)

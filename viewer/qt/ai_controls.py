@@ -228,6 +228,7 @@ def _slider(tip: str, value: float) -> QtWidgets.QSlider:
     s.setRange(0, 100)
     s.setValue(int(round(value * 100)))
     s.setMaximumWidth(110)
+    s.setMinimumWidth(70)  # never squeezed to a few pixels (the toolbar overflows into its menu)
     s.setToolTip(tip)
     s.setAccessibleName(tip.split(" (")[0])
     s.setFocusPolicy(QtCore.Qt.FocusPolicy.TabFocus)

@@ -29,6 +29,7 @@ from viewer.report.findings import (
     summarize_study,
 )
 from viewer.report.verdict import SECOND_READER_CITATION
+from viewer.qt.series_browser import slices_text
 
 # Colour only reinforces the words and symbols; both themes keep a readable contrast.
 _STYLES = {
@@ -151,7 +152,7 @@ def stack_html(s: StackFindings, *, dark: bool = False, second_status: str = "")
     `second_status` says what the second reader is doing on it (e.g. 'Lesion segmentation
     (BLAST-CT) 3/12')."""
     st = _STYLES[dark]
-    parts = [f"<h3>{escape(_stack_title(s))} <span style='{st['muted']}'>({s.n_slices} slices)</span></h3>"]
+    parts = [f"<h3>{escape(_stack_title(s))} <span style='{st['muted']}'>({slices_text(s.n_slices)})</span></h3>"]
     if not s.analysed:
         parts.append(f"<p>Not analysed: {escape(s.reason)}</p>")
         return "".join(parts)

@@ -214,9 +214,9 @@ class MainActionsMixin:
                                self.delete_measurement_action, self.clear_measurements_action])
         if self.tag_dock is not None:
             tools_menu.addSeparator()
-            tools_menu.addAction(self.tag_dock.toggleViewAction())
-            self.addAction(self.tag_dock.toggleViewAction())
-            self._all_actions.append(self.tag_dock.toggleViewAction())
+            tools_menu.addAction(self.tags_action)
+            self.addAction(self.tags_action)
+            self._all_actions.append(self.tags_action)
         help_menu = bar.addMenu("&Help")
         self._menus["Help"] = help_menu
         help_menu.addActions([self.shortcuts_action, self.about_action])

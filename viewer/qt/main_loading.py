@@ -17,6 +17,7 @@ from viewer.core.loading import FirstSlice, LoadProgress, iter_load_stack, open_
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
 from viewer.core.windowing import window_for
+from viewer.qt.series_browser import slices_text
 from viewer.qt.slice_view import DEFAULT_WINDOW
 from viewer.qt.workers import Job
 from viewer.settings import Settings
@@ -91,7 +92,7 @@ class StudyLoadingMixin:
             self._display_volume(cached)
             return
         self.slider.setEnabled(False)
-        self._set_busy(f"Loading {stack.n_slices} slices…", stack.n_slices)
+        self._set_busy(f"Loading {slices_text(stack.n_slices)}…", stack.n_slices)
         job = Job("load", stack_id, lambda cancel, s=stack: iter_load_stack(s, cancel=cancel), self)
         job.item_ready.connect(self._on_load_item)
         job.failed.connect(self._on_job_failed)

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from viewer.app_logging import get_logger, log_file_path
@@ -48,6 +49,15 @@ from viewer.qt.workers import Job, JobSlot
 from viewer.settings import Settings
 
 _log = get_logger("main_window")
+
+
+def default_window_size() -> tuple[int, int]:
+    """1400 x 900, or less on a smaller screen (a 1366 x 768 laptop gets its whole work area)."""
+    screen = QtGui.QGuiApplication.primaryScreen()
+    if screen is None:
+        return 1400, 900
+    area = screen.availableGeometry()
+    return min(1400, max(800, area.width())), min(900, max(600, area.height()))
 
 
 class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
@@ -155,8 +165,9 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self.slice_view.window_changed.connect(self._on_window_changed)
         self.slice_view.inverted_changed.connect(self.invert_action.setChecked)
         self.apply_settings(self.settings)
-        self.resize(1400, 900)
-        self.resizeDocks([self.series_dock], [360], QtCore.Qt.Orientation.Horizontal)
+        self.resize(*default_window_size())
+        self.resizeDocks([self.series_dock], [340], QtCore.Qt.Orientation.Horizontal)
+        self._arranged = False
         self.slice_view.setFocus()
 
     @property
@@ -395,6 +406,36 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         if files:
             self.open_paths(files)
 
+    # ===================================================================== layout
+    def arrange_docks(self) -> None:
+        """Give the image most of the window: below 1600 px wide the right-hand panels (the AI
+        findings) share a tabbed column with the series list; the docks get a share of the window
+        (series list wide enough for its columns, the strip low). Done once when first shown."""
+        width, height = self.width(), self.height()
+        left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        docks = [d for d in self.findChildren(QtWidgets.QDockWidget) if not d.isFloating()]
+        if width < 1600 and self.dockWidgetArea(self.series_dock) == left:
+            for dock in docks:
+                if self.dockWidgetArea(dock) == right and dock.isVisible():
+                    self.tabifyDockWidget(self.series_dock, dock)
+            self.series_dock.raise_()
+        side = int(np.clip(0.24 * width, 300, 380))
+        self.resizeDocks([self.series_dock], [side], QtCore.Qt.Orientation.Horizontal)
+        rights = [d for d in docks if self.dockWidgetArea(d) == right and d.isVisible()]
+        if rights:
+            self.resizeDocks(rights, [int(np.clip(0.2 * width, 300, 420))] * len(rights), QtCore.Qt.Orientation.Horizontal)
+        bottoms = [d for d in docks if self.dockWidgetArea(d) == bottom and d.isVisible()]
+        if bottoms:
+            self.resizeDocks(bottoms, [int(np.clip(0.15 * height, 120, 170))] * len(bottoms), QtCore.Qt.Orientation.Vertical)
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._arranged:
+            self._arranged = True
+            self.arrange_docks()
+
     # ===================================================================== export the view
     def view_image(self, options: ViewExportOptions | None = None) -> QtGui.QImage:
         """The image views as shown (every view of the layout), drawn with the export's options."""
@@ -523,11 +564,43 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self.tag_browser = TagBrowser(self)
         self.tag_dock = self.add_dock("DICOM tags", self.tag_browser, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.tag_dock.hide()
-        self.tag_dock.toggleViewAction().setShortcut(QtGui.QKeySequence("Ctrl+T"))
         self.tag_dock.toggleViewAction().setText("DICOM &tags of this slice")
+        # Ctrl+T: shown in front (raised over the panel it shares a tab with); pressed again while
+        # in front it hides; pressed while it is behind another tab it comes to the front.
+        self.tags_action = QtGui.QAction("DICOM &tags of this slice", self)
+        self.tags_action.setShortcut(QtGui.QKeySequence("Ctrl+T"))
+        self.tags_action.setCheckable(True)
+        self.tags_action.triggered.connect(lambda _checked=False: self.toggle_tags())
+        self.tag_dock.visibilityChanged.connect(lambda _v: self.tags_action.setChecked(self.tags_in_front()))
         self.tag_dock.visibilityChanged.connect(lambda _v: self._update_tags())
+        self.tag_dock.visibilityChanged.connect(self._widen_tag_dock)
         self.slice_view.index_changed.connect(lambda _i: self._update_tags())
         self.slice_view.volume_changed.connect(lambda _v: self._update_tags())
+
+    def tags_in_front(self) -> bool:
+        """Whether the tag browser is shown and not hidden behind another panel's tab."""
+        dock = self.tag_dock
+        return dock is not None and dock.isVisible() and not dock.visibleRegion().isEmpty()
+
+    def toggle_tags(self) -> None:
+        """Ctrl+T: the tag browser in front, or hidden when it already was in front."""
+        dock = self.tag_dock
+        if dock is None:
+            return
+        if self.tags_in_front():
+            dock.hide()
+        else:
+            dock.show()
+            dock.raise_()
+            if not dock.isFloating() and dock.width() < 440:
+                self.resizeDocks([dock], [440], QtCore.Qt.Orientation.Horizontal)
+        self.tags_action.setChecked(self.tags_in_front() or (dock.isVisible() and not dock.isHidden()))
+
+    def _widen_tag_dock(self, visible: bool) -> None:
+        """Shown: wide enough for the value column beside tag, keyword and VR."""
+        dock = self.tag_dock
+        if visible and dock is not None and not dock.isFloating() and dock.width() < 440:
+            QtCore.QTimer.singleShot(0, lambda: self.resizeDocks([dock], [440], QtCore.Qt.Orientation.Horizontal))
 
     def _update_tags(self) -> None:
         if self.tag_browser is None or self.tag_dock is None or not self.tag_dock.isVisible():

@@ -147,7 +147,7 @@ class PlaneView(SliceView):
         normal = g.plane_normal(self.plane)
         axis = int(np.argmax(np.abs(normal)))
         point = g.origin + self.position_mm() * normal
-        return f"{'xyz'[axis]} {point[axis]:.1f} mm"
+        return f"{'xyz'[axis]} {point[axis] + 0.0:.1f} mm".replace("-0.0 ", "0.0 ")
 
     def name(self) -> str:
         return self.geometry_.plane_name(self.plane).capitalize() if self.geometry_ is not None else "Plane"

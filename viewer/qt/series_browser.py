@@ -51,6 +51,25 @@ def stack_thickness_mm(stack: Stack) -> float | None:
     return stack.geometry.slice_spacing_median_mm
 
 
+def slices_text(n: int) -> str:
+    """'1 slice', '28 slices'."""
+    return f"{n} slice" if n == 1 else f"{n} slices"
+
+
+def stack_thickness_text(stack: Stack) -> str:
+    """The stack's slice thickness in words: one value ('5 mm'), a range when its slices differ
+    ('4–7 mm'), or '—' when unknown."""
+    values = [float(s.slice_thickness_mm) for s in stack.slices if s.slice_thickness_mm]
+    if values and max(values) - min(values) > 0.01:
+        return f"{_mm_number(min(values))}–{_mm_number(max(values))} mm"
+    thickness = stack_thickness_mm(stack)
+    return f"{_mm_number(thickness)} mm" if thickness else "—"
+
+
+def _mm_number(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 def badge_text(stack: Stack) -> str:
     """Words for a stack's warnings ('tilt, gaps'); empty when it has none."""
     words: list[str] = []
@@ -100,8 +119,18 @@ class SeriesBrowser(QtWidgets.QWidget):
         self.tree.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setAccessibleName("Series browser")
         header = self.tree.header()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(COL_DESCRIPTION, QtWidgets.QHeaderView.ResizeMode.Interactive)
+        # Every column visible without sideways scrolling: the description takes what is left.
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(24)
+        header.setSectionResizeMode(COL_DESCRIPTION, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_SLICES, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_THICKNESS, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_WARNINGS, QtWidgets.QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(COL_WARNINGS, 84)
+        self.tree.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tree.setIndentation(12)  # room for the description beside the thumbnail
+        self.tree.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
+        self.setMinimumWidth(THUMBNAIL_PX + 200)
         self.tree.currentItemChanged.connect(self._on_current_changed)
         self.tree.installEventFilter(self)
         layout = QtWidgets.QVBoxLayout(self)
@@ -247,21 +276,20 @@ class SeriesBrowser(QtWidgets.QWidget):
         title = title.strip() or "(no description)"
         if stack.is_localizer:
             title += " (localizer)"
-        thickness = stack_thickness_mm(stack)
         item = QtWidgets.QTreeWidgetItem(parent)
         item.setText(COL_DESCRIPTION, title)
         item.setText(COL_SLICES, str(stack.n_slices))
-        item.setText(COL_THICKNESS, f"{thickness:.2f}".rstrip("0").rstrip(".") + " mm" if thickness else "—")
+        item.setText(COL_THICKNESS, stack_thickness_text(stack))
         item.setTextAlignment(COL_SLICES, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
         item.setData(COL_DESCRIPTION, STACK_ID_ROLE, stack.stack_id)
-        item.setToolTip(COL_DESCRIPTION, f"{title}\n{stack.modality} · {stack.n_slices} slices")
+        item.setToolTip(COL_DESCRIPTION, f"{title}\n{stack.modality} · {slices_text(stack.n_slices)}")
         placeholder = QtGui.QPixmap(THUMBNAIL_PX, THUMBNAIL_PX)
         placeholder.fill(QtGui.QColor(40, 40, 40))
         item.setIcon(COL_DESCRIPTION, QtGui.QIcon(placeholder))
         words = badge_text(stack)
         if words:
             item.setIcon(COL_WARNINGS, self._warning_icon)
-            item.setText(COL_WARNINGS, f"Warning: {words}")
+            item.setText(COL_WARNINGS, words)  # the icon says "warning"; the tooltip says what
             tooltip = "\n".join(f"• {w.message}" for w in stack.warnings)
             item.setToolTip(COL_WARNINGS, tooltip)
             item.setToolTip(COL_DESCRIPTION, item.toolTip(COL_DESCRIPTION) + "\n" + tooltip)

@@ -67,6 +67,11 @@ class TagBrowser(QtWidgets.QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setAccessibleName("DICOM tags")
+        # The value column always gets the room that is left (long values are elided, the full
+        # text is in the tooltip); the keyword column is capped so it never pushes it out of view.
+        header = self.tree.header()
+        header.setStretchLastSection(True)
+        self.tree.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search_box)
@@ -107,6 +112,9 @@ class TagBrowser(QtWidgets.QWidget):
             self.tree.expandToDepth(0)
             for col in (COL_TAG, COL_KEYWORD, COL_VR):
                 self.tree.resizeColumnToContents(col)
+            caps = {COL_TAG: 96, COL_KEYWORD: 150, COL_VR: 40}
+            for col, cap in caps.items():
+                self.tree.setColumnWidth(col, min(self.tree.columnWidth(col), cap))
         finally:
             self.tree.setUpdatesEnabled(True)
         self.set_filter(self.search_box.text())
