@@ -54,7 +54,10 @@ class PreActBlock(nn.Module):
         self.residual = in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv(self.prelu(self.bn(x)))
+        # PReLU with one parameter is a leaky ReLU of that slope: the same products, done in place.
+        z = self.bn(x)
+        F.leaky_relu_(z, float(self.prelu.weight))
+        out = self.conv(z)
         if self.residual:
             h = self.kernel // 2
             out += x[:, :, h:-h, h:-h, h:-h] if h else x
@@ -65,7 +68,9 @@ class PreActBlock(nn.Module):
         bn = self.bn
         scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
         shift = bn.bias - bn.running_mean * scale
-        out = F.linear(F.prelu(torch.addcmul(shift, rows, scale), self.prelu.weight), self.conv.weight.flatten(1))
+        z = torch.addcmul(shift, rows, scale)
+        F.leaky_relu_(z, float(self.prelu.weight))
+        out = F.linear(z, self.conv.weight.flatten(1))
         if self.residual:
             out += rows
         return out
