@@ -7,6 +7,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from viewer import __version__
 from viewer.core.scan import SkippedFile
+from viewer.report.findings import LABEL_NAMES
 from viewer.settings import HEATMAP_LABELS, MOUSE_ACTION_NAMES, MOUSE_ACTIONS, MouseMapping, Settings
 
 MOUSE_HELP = (
@@ -20,12 +21,22 @@ MOUSE_HELP = (
 )
 
 
+def _typeable(sequence: QtGui.QKeySequence) -> bool:
+    """Whether a key sequence is typed on an ordinary keyboard: multimedia keys that some platforms
+    bind to standard actions (Refresh, Zoom In, ...) are left out of the list."""
+    if sequence.isEmpty():
+        return False
+    key = sequence[0].key()
+    value = int(key.value) if hasattr(key, "value") else int(key)
+    return value < int(QtCore.Qt.Key.Key_Back.value)
+
+
 def shortcuts_html(actions: Sequence[QtGui.QAction], mouse: MouseMapping) -> str:
     """The Help > Shortcuts text: every action with a shortcut, and the mouse mapping."""
     rows = []
     for action in actions:
-        keys = [k.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
-        keys = [k for k in keys if k]
+        keys = [k.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if _typeable(k)]
+        keys = list(dict.fromkeys(k for k in keys if k))
         if keys:
             rows.append(f"<tr><td><b>{' or '.join(keys)}</b></td><td>{action.text().replace('&', '')}</td></tr>")
     mapping = "".join(
@@ -169,8 +180,9 @@ class PreferencesDialog(QtWidgets.QDialog):
         self.heatmap_threshold.setSingleStep(0.05)
         self.heatmap_threshold.setValue(settings.heatmap_threshold)
         self.heatmap_label = QtWidgets.QComboBox()
-        self.heatmap_label.addItems(list(HEATMAP_LABELS))
-        self.heatmap_label.setCurrentText(settings.heatmap_label)
+        for label in HEATMAP_LABELS:  # the same words as the AI toolbar's label box
+            self.heatmap_label.addItem(LABEL_NAMES.get(label, label), label)
+        self.heatmap_label.setCurrentIndex(max(0, self.heatmap_label.findData(settings.heatmap_label)))
         form.addRow("Heatmap:", self.heatmap_visible)
         form.addRow("Heatmap opacity:", self.heatmap_opacity)
         form.addRow("Heatmap display threshold:", self.heatmap_threshold)
@@ -202,7 +214,7 @@ class PreferencesDialog(QtWidgets.QDialog):
             heatmap_visible=self.heatmap_visible.isChecked(),
             heatmap_opacity=self.heatmap_opacity.value(),
             heatmap_threshold=self.heatmap_threshold.value(),
-            heatmap_label=self.heatmap_label.currentText(),
+            heatmap_label=self.heatmap_label.currentData(),
         ).validated()
 
     def _defaults(self) -> None:
@@ -217,4 +229,4 @@ class PreferencesDialog(QtWidgets.QDialog):
         self.heatmap_visible.setChecked(d.heatmap_visible)
         self.heatmap_opacity.setValue(d.heatmap_opacity)
         self.heatmap_threshold.setValue(d.heatmap_threshold)
-        self.heatmap_label.setCurrentText(d.heatmap_label)
+        self.heatmap_label.setCurrentIndex(max(0, self.heatmap_label.findData(d.heatmap_label)))

@@ -49,7 +49,16 @@ def model_grid_transform(
 
 @functools.lru_cache(maxsize=16)
 def colormap_lut(name: str, n: int = 256) -> np.ndarray:
-    """(n, 3) uint8 colours for values 0..1 (the map from COLORMAP_START to its end); do not modify."""
+    """(n, 3) uint8 colours for values 0..1 (the map from COLORMAP_START to its end); do not modify.
+
+    CET-L17 (the default) is the report's own table (viewer.report.images.cet_l17_lut, from
+    resources/colormaps/CET-L17.csv), so the viewer and the PDF draw one map."""
+    if name == "CET-L17":
+        from viewer.report.images import cet_l17_lut
+
+        lut = cet_l17_lut(COLORMAP_START, n)
+        lut.setflags(write=False)
+        return lut
     lut = pg.colormap.get(name).getLookupTable(COLORMAP_START, 1.0, n, alpha=False).astype(np.uint8)
     lut.setflags(write=False)
     return lut
@@ -74,6 +83,54 @@ def cam_to_rgba(
     values = np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32)), 0.0, 1.0)
     lut = rgba_lut(colormap=colormap, opacity=opacity, display_threshold=display_threshold)
     return lut[np.rint(values * 255.0).astype(np.uint8)]
+
+
+UPSAMPLE = 8  # display pixels per model cell
+SMOOTH_SIGMA_CELLS = 0.5  # isotropic smoothing of the upsampled map, in model cells
+
+
+def _gaussian_kernel(sigma_px: float) -> np.ndarray:
+    radius = max(1, int(np.ceil(3.0 * sigma_px)))
+    x = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (x / sigma_px) ** 2)
+    return (k / k.sum()).astype(np.float32)
+
+
+def _blur_axis(a: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
+    r = kernel.size // 2
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (r, r)
+    p = np.pad(a, pad, mode="edge")
+    out = np.zeros_like(a)
+    for i, w in enumerate(kernel):
+        out += w * np.take(p, np.arange(i, i + a.shape[axis]), axis=axis)
+    return out
+
+
+def smooth_cam(cam: np.ndarray, upsample: int = UPSAMPLE, sigma_cells: float = SMOOTH_SIGMA_CELLS) -> np.ndarray:
+    """The CAM as drawn: upsampled `upsample` times (bilinear; pixel j of the result stands for model
+    x = (j + 0.5) / upsample - 0.5, as `model_grid_transform(..., upsample=)` places it) and smoothed
+    isotropically, so a large saturated core is a rounded, graded patch instead of a rectangle of
+    model cells. The maximum is kept (a small hot spot keeps its value)."""
+    c = np.clip(np.nan_to_num(np.asarray(cam, np.float32)), 0.0, 1.0)
+    h, w = c.shape
+    f = int(upsample)
+    ys = np.clip((np.arange(h * f) + 0.5) / f - 0.5, 0.0, h - 1.0)
+    xs = np.clip((np.arange(w * f) + 0.5) / f - 0.5, 0.0, w - 1.0)
+    y0 = np.minimum(np.floor(ys).astype(int), h - 1)
+    x0 = np.minimum(np.floor(xs).astype(int), w - 1)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy, wx = (ys - y0).astype(np.float32)[:, None], (xs - x0).astype(np.float32)[None, :]
+    rows = c[y0] * (1 - wy) + c[y1] * wy
+    up = rows[:, x0] * (1 - wx) + rows[:, x1] * wx
+    if sigma_cells > 0 and up.size:
+        kernel = _gaussian_kernel(sigma_cells * f)
+        out = _blur_axis(_blur_axis(up, kernel, 0), kernel, 1)
+        peak, now = float(c.max()), float(out.max())
+        if now > 1e-6:
+            out *= peak / now
+        up = np.clip(out, 0.0, 1.0)
+    return up
 
 
 class _SmoothImageItem(pg.ImageItem):
@@ -284,10 +341,14 @@ class HeatmapOverlay(QtCore.QObject):
         shown = self._visible and self._cam is not None and volume is not None
         if shown:
             assert self._cam is not None and volume is not None
-            rgba = cam_to_rgba(self._cam, colormap=self._colormap, opacity=self._opacity, display_threshold=self._threshold)
+            rgba = cam_to_rgba(
+                smooth_cam(self._cam), colormap=self._colormap, opacity=self._opacity, display_threshold=self._threshold
+            )
             self.image_item.setImage(rgba, autoLevels=False, levels=(0, 255))
             if self._to_image is not None:
-                self.image_item.setTransform(model_grid_transform(self._to_image, volume.pixel_spacing_mm))
+                self.image_item.setTransform(
+                    model_grid_transform(self._to_image, volume.pixel_spacing_mm, upsample=UPSAMPLE)
+                )
             else:
                 rows, cols = volume.hu.shape[1:]
                 row_mm, col_mm = volume.pixel_spacing_mm

@@ -17,7 +17,6 @@ from viewer.core.loading import FirstSlice, LoadProgress, iter_load_stack, open_
 from viewer.core.series import Stack, StudyTree
 from viewer.core.volume import Volume
 from viewer.core.windowing import window_for
-from viewer.qt.series_browser import slices_text
 from viewer.qt.slice_view import DEFAULT_WINDOW
 from viewer.qt.workers import Job
 from viewer.settings import Settings
@@ -92,7 +91,7 @@ class StudyLoadingMixin:
             self._display_volume(cached)
             return
         self.slider.setEnabled(False)
-        self._set_busy(f"Loading {slices_text(stack.n_slices)}…", stack.n_slices)
+        self._set_busy(f"Loading slices: 0 / {stack.n_slices}…", stack.n_slices)
         job = Job("load", stack_id, lambda cancel, s=stack: iter_load_stack(s, cancel=cancel), self)
         job.item_ready.connect(self._on_load_item)
         job.failed.connect(self._on_job_failed)
@@ -130,6 +129,8 @@ class StudyLoadingMixin:
         stack_id = self._current_stack_id
         if not stack_id:
             return
+        if self.slice_view.volume is not None and self.slice_view.volume.stack_id == stack_id:
+            self._last_index[stack_id] = self.slice_view.index  # the slice shown stays shown
         self._cache.pop(stack_id, None)
         self._current_stack_id = ""
         self.show_stack(stack_id)
@@ -184,6 +185,8 @@ class StudyLoadingMixin:
             self.first_slice_shown.emit(item.stack_id, item.index)
         elif isinstance(item, LoadProgress):
             if item.stack_id == self._current_stack_id:
+                # The status text says what the bar shows.
+                self.statusBar().showMessage(f"Loading slices: {item.done} / {item.total}…")
                 self.progress.setRange(0, max(item.total, 1))
                 self.progress.setValue(item.done)
         elif isinstance(item, Volume):
@@ -243,9 +246,11 @@ class StudyLoadingMixin:
         self.statusBar().showMessage(message)
         if total is None:
             self.progress.setRange(0, 0)
+            self.progress.setFormat("")
         else:
             self.progress.setRange(0, max(total, 1))
             self.progress.setValue(0)
+            self.progress.setFormat("%v / %m")
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
 

@@ -396,13 +396,26 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         d.open()
         return d
 
+    def open_dialog_start(self) -> str:
+        """Where the Open dialogs start: the parent of the last opened folder (or of the last file's
+        folder), else the home folder; never the working directory."""
+        for recent in self.settings.recent_paths:
+            path = Path(recent)
+            folder = path if path.is_dir() else path.parent
+            start = folder.parent
+            if start.is_dir():
+                return str(start)
+        return str(Path.home())
+
     def open_folder_dialog(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a study folder")
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a study folder", self.open_dialog_start())
         if folder:
             self.open_paths([folder])
 
     def open_files_dialog(self) -> None:
-        files, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open DICOM files or a DICOMDIR", "", "All files (*)")
+        files, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self, "Open DICOM files or a DICOMDIR", self.open_dialog_start(), "All files (*)"
+        )
         if files:
             self.open_paths(files)
 

@@ -116,6 +116,13 @@ class ProbabilityStrip(QtWidgets.QWidget):
         self.threshold_line.setPos(self._threshold)
         self.threshold_line.setToolTip(f"Operating threshold {self._threshold:.2f}")
         self.plot_item.setXRange(0.5, max(self._n, 1) + 0.5, padding=0.01)
+        # Slices are whole numbers: a short series gets one tick per slice (a single slice: "1",
+        # never 0.8 / 1.0 / 1.2); a long one pyqtgraph's own ticks, which fall on whole numbers.
+        axis = self.plot_item.getAxis("bottom")
+        if 0 < self._n <= 30:
+            axis.setTicks([[(float(i), str(i)) for i in range(1, self._n + 1)]])
+        else:
+            axis.setTicks(None)
         if self._current is not None and self._current >= self._n:
             self._current = None
             self.current_line.setVisible(False)
