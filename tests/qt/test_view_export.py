@@ -3,7 +3,7 @@ menus; the PNG holds exactly the view's pixels (with the chosen overlays and cor
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtGui, QtWidgets
 from window_driver import open_and_wait, write_study
 
 from viewer.qt.view_export import ExportViewDialog

@@ -75,6 +75,10 @@ class MainActionsMixin:
         SP = QtWidgets.QStyle.StandardPixmap
         self.open_folder_action = self._act("Open &folder…", self.open_folder_dialog, ["Ctrl+O"], icon=SP.SP_DirOpenIcon)
         self.open_files_action = self._act("Open f&iles…", self.open_files_dialog, ["Ctrl+Shift+O"], icon=SP.SP_FileIcon)
+        self.open_worklist_action = self._act(
+            "Open &worklist…", self.open_worklist_dialog, ["Ctrl+Shift+W"],
+            tip="Open the worklist an 'ichview triage' run wrote (its output folder)",
+        )
         self.skipped_action = self._act("Show &skipped files…", self.show_skipped)
         self.warnings_action = self._act("Show series &warnings…", self.show_warnings)
         self.export_view_action = self._act(
@@ -169,7 +173,7 @@ class MainActionsMixin:
         self._menus: dict[str, QtWidgets.QMenu] = {}
         file_menu = bar.addMenu("&File")
         self._menus["File"] = file_menu
-        file_menu.addActions([self.open_folder_action, self.open_files_action])
+        file_menu.addActions([self.open_folder_action, self.open_files_action, self.open_worklist_action])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addAction(self.skipped_action)
         file_menu.addAction(self.warnings_action)

@@ -27,6 +27,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -87,6 +88,10 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self._dialogs: list[QtWidgets.QWidget] = []
         self.last_error_text = ""
         self._view_export_options = ViewExportOptions()
+        self.worklist_panel = None
+        self.worklist_dock: QtWidgets.QDockWidget | None = None
+        self._pending_study_uid = ""
+        self.last_notice = ""
         self._last_view_export_dir = ""
         self.skipped_dialog: dialogs.SkippedFilesDialog | None = None
 
@@ -156,6 +161,7 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         self.slice_view.cursor_info_changed.connect(self.cursor_label.setText)
 
         # --- cine
+        self.study_opened.connect(self._select_pending_study)
         self.cine_timer = QtCore.QTimer(self)
         self.cine_timer.timeout.connect(self._cine_step)
 
@@ -448,6 +454,60 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
         if not self._arranged:
             self._arranged = True
             self.arrange_docks()
+
+    # ===================================================================== triage worklist
+    def open_worklist(self, folder: str | Path) -> Any:
+        """Show a triage run's worklist (its output folder) in the Worklist dock; returns the panel."""
+        from viewer.qt.worklist_view import WorklistPanel
+
+        if self.worklist_panel is None:
+            self.worklist_panel = WorklistPanel(self)
+            self.worklist_panel.open_requested.connect(self._open_worklist_study)
+            self.worklist_dock = self.add_dock("Worklist", self.worklist_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        try:
+            self.worklist_panel.load(folder)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.report_error(IchviewError(f"Cannot read the worklist in {folder}: {exc}"), context="worklist")
+            return self.worklist_panel
+        self.worklist_dock.show()
+        self.worklist_dock.raise_()
+        return self.worklist_panel
+
+    def open_worklist_dialog(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Open a triage worklist (the folder 'ichview triage --out' wrote)", self.open_dialog_start()
+        )
+        if folder:
+            self.open_worklist(folder)
+
+    def _open_worklist_study(self, entry: Any) -> None:
+        """Open a worklist row's images: the worklist does not record where they are, so ask."""
+        who = " ".join(t for t in (entry.patient_id, entry.study_date, entry.accession) if t)
+        folder = QtWidgets.QFileDialog.getExistingDirectory(
+            self, f"Open the images of study {who}", self.open_dialog_start()
+        )
+        if not folder:
+            return
+        self._pending_study_uid = entry.study_uid
+        self.open_paths([folder])
+
+    def _select_pending_study(self, tree: StudyTree) -> None:
+        uid, self._pending_study_uid = self._pending_study_uid, ""
+        if not uid:
+            return
+        stacks = [st for st in tree.stacks() if st.study_uid == uid]
+        if not stacks:
+            self.last_notice = (
+                "This folder does not hold the worklist's study (no series with its StudyInstanceUID); "
+                "its own series are shown."
+            )
+            box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Information, "Worklist", self.last_notice, parent=self)
+            box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.setModal(False)
+            box.show()
+            return
+        target = next((st for st in stacks if not st.is_localizer), stacks[0]).stack_id
+        QtCore.QTimer.singleShot(0, lambda: self.show_stack(target))
 
     # ===================================================================== export the view
     def view_image(self, options: ViewExportOptions | None = None) -> QtGui.QImage:
