@@ -139,7 +139,7 @@ def test_fast_path_equals_the_general_path(tmp_path) -> None:
 
 
 def _grid_axes(g: MprGeometry, plane: str) -> tuple[np.ndarray, np.ndarray]:
-    height, width, top, left, down, across = g.plane_grid(plane)
+    height, width, top, left, down, across = g.native_grid(plane)
     return top - np.arange(height) * down, left + np.arange(width) * across
 
 
@@ -159,3 +159,30 @@ def test_labels_nearest_and_strided_data_land_on_the_same_place() -> None:
     heat = g.reformat(ROWS_PLANE, g.plane_position(ROWS_PLANE, 5) + 0.5, coarse, fill=0.0, stride=4)
     assert heat.image.shape == cor.image.shape
     assert heat.image[:, 9:11].min() > 0.6 and heat.image[:, 0:4].max() == 0.0
+
+
+def test_a_coronal_stack_reformats_into_radiologically_displayed_planes(tmp_path) -> None:
+    from inference.synth.variants import write_coronal
+
+    write_coronal(tmp_path)
+    v = load(tmp_path)
+    assert v.orientation == "coronal"
+    g = MprGeometry(v)
+    names = {g.plane_name(p): p for p in (ROWS_PLANE, COLS_PLANE)}
+    assert set(names) == {"axial", "sagittal"}
+    right, down = g.plane_axes(names["axial"])
+    np.testing.assert_allclose(right, [1, 0, 0], atol=1e-9)  # patient left on screen right
+    np.testing.assert_allclose(down, [0, 1, 0], atol=1e-9)  # anterior up
+    right, down = g.plane_axes(names["sagittal"])
+    np.testing.assert_allclose(right, [0, 1, 0], atol=1e-9)  # posterior right
+    np.testing.assert_allclose(down, [0, 0, -1], atol=1e-9)  # head up
+    for plane in (ROWS_PLANE, COLS_PLANE):
+        fixed = g.plane_position(plane, g.plane_count(plane) // 2)
+        img = g.reformat(plane, fixed)
+        assert img.image.shape == g.plane_grid(plane)[:2]
+        y, x = img.image.shape[0] // 3, img.image.shape[1] // 2
+        p = g.plane_point(plane, fixed, y, x)
+        np.testing.assert_allclose(g.plane_pixel(plane, p), (y, x), atol=1e-6)
+        # The displayed pixel holds the HU of that patient point (nearest voxel of the stack).
+        k, r, c = (int(round(t)) for t in g.index_of_point(p))
+        assert abs(int(img.image[y, x]) - int(v.hu[k, r, c])) <= 80

@@ -52,10 +52,10 @@ class PlaneImage:
 
     plane: str  # ROWS_PLANE or COLS_PLANE
     position_mm: float  # the fixed frame coordinate (b for "rows", a for "cols")
-    image: np.ndarray  # (H, W): int16 HU (or the sampled array's dtype for other data)
-    pixel_spacing_mm: tuple[float, float]  # (between rows = step_mm, between columns)
-    top_h_mm: float  # frame h of pixel row 0's centre
-    left_mm: float  # frame coordinate (a or b) of pixel column 0's centre
+    image: np.ndarray  # (H, W) as displayed: int16 HU (or the sampled array's dtype for other data)
+    pixel_spacing_mm: tuple[float, float]  # (between rows, between columns) as displayed
+    top_h_mm: float  # native grid: frame h of its row 0's centre (see MprGeometry.native_grid)
+    left_mm: float  # native grid: frame coordinate (a or b) of its column 0's centre
 
 
 class MprGeometry:
@@ -163,9 +163,12 @@ class MprGeometry:
         return self.axes[:, 1] if plane == ROWS_PLANE else self.axes[:, 0]
 
     def plane_axes(self, plane: str) -> tuple[np.ndarray, np.ndarray]:
-        """LPS unit vectors of a plane image's +column (screen right) and +row (screen down)."""
-        across = self.axes[:, 0] if plane == ROWS_PLANE else self.axes[:, 1]
-        return across, -self.axes[:, 2]
+        """LPS unit vectors of a displayed plane image's +column (screen right) and +row (down)."""
+        right, down = self._native_axes(plane)
+        transpose, flip_rows, flip_cols = self.display_transform(plane)
+        if transpose:
+            right, down = down, right
+        return (-right if flip_cols else right), (-down if flip_rows else down)
 
     def plane_name(self, plane: str) -> str:
         """'axial', 'coronal' or 'sagittal': the patient plane nearest this one."""
@@ -190,8 +193,9 @@ class MprGeometry:
         lo, _hi, step = self.plane_range(plane)
         return int(np.clip(round((position_mm - lo) / step), 0, self.plane_count(plane) - 1))
 
-    def plane_grid(self, plane: str) -> tuple[int, int, float, float, float, float]:
-        """(H, W, top_h, left, step_down, step_across) of a plane image."""
+    def native_grid(self, plane: str) -> tuple[int, int, float, float, float, float]:
+        """(H, W, top_h, left, step_down, step_across) of a plane's native grid: columns across the
+        plane (e_c or e_r), rows down the stack axis (h decreasing)."""
         across_axis, step_across = (0, self.col_mm) if plane == ROWS_PLANE else (1, self.row_mm)
         lo, hi = self.frame_extent[across_axis]
         h_lo, h_hi = self.frame_extent[2]
@@ -199,23 +203,77 @@ class MprGeometry:
         height = int(round((h_hi - h_lo) / self.step_mm)) + 1
         return height, width, float(h_hi), float(lo), self.step_mm, step_across
 
-    def plane_point(self, plane: str, position_mm: float, i: float, j: float) -> np.ndarray:
-        """LPS of plane pixel (i, j) (fractional, pixel centres at integers)."""
-        _h, _w, top, left, down, across = self.plane_grid(plane)
+    # ------------------------------------------------------------------- display orientation
+    def display_transform(self, plane: str) -> tuple[bool, bool, bool]:
+        """(transpose, flip_rows, flip_cols) taking a plane's native grid to the radiological
+        display of the patient plane it is (viewer.core.orientation.CANONICAL_AXES: axial with
+        anterior up and the patient's right on the left, coronal and sagittal with the head up),
+        whatever the stack's own orientation. Identity for an axial stack."""
+        from viewer.core.orientation import CANONICAL_AXES
+
+        right_n, down_n = self._native_axes(plane)
+        want_right, want_down = CANONICAL_AXES[self.plane_name(plane)][:2]
+        transpose = abs(down_n @ want_right) > abs(right_n @ want_right)
+        right, down = (down_n, right_n) if transpose else (right_n, down_n)
+        if abs(right @ want_right) < 0.5 or abs(down @ want_down) < 0.5:
+            return False, False, False  # an oblique frame: keep the native grid
+        return bool(transpose), bool(down @ want_down < 0), bool(right @ want_right < 0)
+
+    def _native_axes(self, plane: str) -> tuple[np.ndarray, np.ndarray]:
+        across = self.axes[:, 0] if plane == ROWS_PLANE else self.axes[:, 1]
+        return across, -self.axes[:, 2]
+
+    def plane_grid(self, plane: str) -> tuple[int, int, float, float]:
+        """(H, W, row_mm, col_mm) of a plane image as displayed."""
+        height, width, _top, _left, down, across = self.native_grid(plane)
+        if self.display_transform(plane)[0]:
+            return width, height, across, down
+        return height, width, down, across
+
+    def _to_native(self, plane: str, y: float, x: float) -> tuple[float, float]:
+        """Native (i, j) of a displayed pixel (y, x) (fractional)."""
+        height, width, *_ = self.native_grid(plane)
+        transpose, flip_rows, flip_cols = self.display_transform(plane)
+        rows, cols = (width, height) if transpose else (height, width)
+        p = (rows - 1) - y if flip_rows else y
+        q = (cols - 1) - x if flip_cols else x
+        return (q, p) if transpose else (p, q)
+
+    def _to_display(self, plane: str, i: float, j: float) -> tuple[float, float]:
+        """Displayed (y, x) of a native pixel (i, j) (fractional)."""
+        height, width, *_ = self.native_grid(plane)
+        transpose, flip_rows, flip_cols = self.display_transform(plane)
+        p, q = (j, i) if transpose else (i, j)
+        rows, cols = (width, height) if transpose else (height, width)
+        return ((rows - 1) - p if flip_rows else p), ((cols - 1) - q if flip_cols else q)
+
+    def _display_image(self, plane: str, native: np.ndarray) -> np.ndarray:
+        transpose, flip_rows, flip_cols = self.display_transform(plane)
+        a = native.T if transpose else native
+        if flip_rows:
+            a = a[::-1, :]
+        if flip_cols:
+            a = a[:, ::-1]
+        return np.ascontiguousarray(a) if (transpose or flip_rows or flip_cols) else a
+
+    def plane_point(self, plane: str, position_mm: float, y: float, x: float) -> np.ndarray:
+        """LPS of displayed plane pixel (y, x) (fractional, pixel centres at integers)."""
+        i, j = self._to_native(plane, y, x)
+        _h, _w, top, left, down, across = self.native_grid(plane)
         a_or_b = left + j * across
         h = top - i * down
         abh = [a_or_b, position_mm, h] if plane == ROWS_PLANE else [position_mm, a_or_b, h]
         return self.point_of_frame(np.asarray(abh))
 
     def plane_pixel(self, plane: str, p_lps: np.ndarray) -> tuple[float, float]:
-        """Fractional plane pixel (i, j) of an LPS point (its projection onto the plane)."""
-        _h, _w, top, left, down, across = self.plane_grid(plane)
+        """Fractional displayed plane pixel (y, x) of an LPS point (its projection onto the plane)."""
+        _h, _w, top, left, down, across = self.native_grid(plane)
         a, b, h = self.frame_of_point(p_lps)
-        return (top - h) / down, ((a if plane == ROWS_PLANE else b) - left) / across
+        return self._to_display(plane, (top - h) / down, ((a if plane == ROWS_PLANE else b) - left) / across)
 
     def slice_line_in_plane(self, plane: str, position_mm: float, k: float) -> tuple[np.ndarray, np.ndarray]:
-        """Two plane pixels (i, j) on the line where slice k cuts the plane (for the crosshair)."""
-        _h, w, top, left, down, across = self.plane_grid(plane)
+        """Two displayed plane pixels (y, x) on the line where slice k cuts the plane (crosshair)."""
+        _h, w, top, left, down, across = self.native_grid(plane)
         out = []
         n_dot = self.n @ self.axes  # n . (e_c, e_r, e_k)
         target = float(np.interp(k, np.arange(self.n_slices), self.positions)) - self.positions[0]
@@ -226,8 +284,15 @@ class MprGeometry:
             else:
                 rest = position_mm * n_dot[0] + x * n_dot[1]
             h = (target - rest) / n_dot[2] if abs(n_dot[2]) > _EPS else top
-            out.append(np.array([(top - h) / down, j]))
+            out.append(np.array(self._to_display(plane, (top - h) / down, j)))
         return out[0], out[1]
+
+    def cross_line_in_plane(self, plane: str, other_position_mm: float) -> tuple[np.ndarray, np.ndarray]:
+        """Two displayed pixels (y, x) of `plane` on the line where the other plane (at its
+        position) cuts it: a native column (across = that position), turned as displayed."""
+        height, _w, _top, left, _down, across = self.native_grid(plane)
+        j = (other_position_mm - left) / across
+        return np.array(self._to_display(plane, 0.0, j)), np.array(self._to_display(plane, height - 1.0, j))
 
     def plane_line_in_slice(self, plane: str, position_mm: float, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Two in-slice pixels (r, c) on the line where a plane cuts slice k (for the crosshair)."""
@@ -263,7 +328,7 @@ class MprGeometry:
         if plane not in PLANES:
             raise ValueError(f"unknown plane {plane!r}: use {PLANES}")
         arr = self.volume.hu if data is None else np.asarray(data)
-        height, width, top, left, down, across = self.plane_grid(plane)
+        height, width, top, left, down, across = self.native_grid(plane)
         ii = np.arange(height, dtype=np.float64)
         jj = np.arange(width, dtype=np.float64)
         h = top - ii * down
@@ -284,7 +349,9 @@ class MprGeometry:
             out = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
         elif out.dtype != arr.dtype:
             out = out.astype(arr.dtype)
-        return PlaneImage(plane, float(position_mm), out, (down, across), top, left)
+        image = self._display_image(plane, out)
+        spacing = (across, down) if self.display_transform(plane)[0] else (down, across)
+        return PlaneImage(plane, float(position_mm), image, spacing, top, left)
 
     def _sheet_sample(
         self, arr: np.ndarray, plane: str, fixed: float, h: np.ndarray, x: np.ndarray,

@@ -126,12 +126,12 @@ class PlaneView(SliceView):
 
     def image_rect(self) -> QtCore.QRectF:
         assert self.geometry_ is not None
-        height, width, _top, _left, down, across = self.geometry_.plane_grid(self.plane)
+        height, width, down, across = self.geometry_.plane_grid(self.plane)
         return QtCore.QRectF(0, 0, width * across, height * down)
 
     def _spacing(self) -> tuple[float, float]:
         if self.geometry_ is not None and self._volume is not None:
-            _h, _w, _top, _left, down, across = self.geometry_.plane_grid(self.plane)
+            _h, _w, down, across = self.geometry_.plane_grid(self.plane)
             return down, across
         return super()._spacing()
 
@@ -479,10 +479,13 @@ class MprController(QtCore.QObject):
             (i0, j0), (i1, j1) = g.slice_line_in_plane(plane.plane, fixed, k)
             s0, s1 = plane.pixel_to_scene(i0, j0), plane.pixel_to_scene(i1, j1)
             plane.lines["stack"].setLine(s0.x(), s0.y(), s1.x(), s1.y())
-            # The other plane is a vertical line at its position across this one.
-            rect = plane.image_rect()
-            x = plane.point_to_scene(p).x()
-            plane.lines[other.plane].setLine(x, rect.top(), x, rect.bottom())
+            # The other plane: a line across this one at the point (vertical for an axial stack).
+            other_fixed = g.frame_of_point(p)[1 if other.plane == ROWS_PLANE else 0]
+            (y0, x0), (y1, x1) = g.cross_line_in_plane(plane.plane, other_fixed)
+            c0, c1 = plane.pixel_to_scene(y0 - 0.5, x0), plane.pixel_to_scene(y1 + 0.5, x1)
+            if abs(y1 - y0) < abs(x1 - x0):  # a horizontal line: extend along x instead
+                c0, c1 = plane.pixel_to_scene(y0, x0 - 0.5), plane.pixel_to_scene(y1, x1 + 0.5)
+            plane.lines[other.plane].setLine(c0.x(), c0.y(), c1.x(), c1.y())
         k_f, r_f, c_f = g.index_of_point(p)
         value = ""
         if np.isfinite(k_f):
