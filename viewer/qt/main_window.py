@@ -16,6 +16,11 @@ Public pieces other features build on (the AI integration among them):
   `report_error(exc)` is the one error handler (message box + log, never a traceback).
 - `show_stack(stack_id)`, `reload_series()`, `open_paths(paths)`, `current_volume`,
   `current_stack_id`, `tree`, `settings` (viewer.settings.Settings), `shortcut_actions()`.
+- `mpr` (mpr_view.MprController): the layout (1 view / 1+2 / 2x2, Alt+1/2/3), the coronal and
+  sagittal planes and the linked crosshair; `views_area` holds the views.
+- `view_image(options)`, `export_view(path, options)`, `copy_view()`: what is seen, as PNG or on the
+  clipboard (view_export; corner text off by default); `open_worklist(folder)`: a triage worklist
+  (worklist_view); `series_window(stack_id)`: the window a series is shown in.
 
 This module holds the layout (image, slider, docks, status bar), the extension points, errors,
 settings, cine, windowing, dialogs and drag and drop; `main_loading` opens studies and loads stacks,
