@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         view.graphics.setRenderHint(smooth_hint, True)
         held = rss_bytes() - baseline
 
+        view_size = (view.graphics.width(), view.graphics.height())  # the single-view layout measured above
         # MPR: the 2 x 2 layout (views of equal size); the coronal plane scrolled position by position
         # (each frame a new reformat: viewer.core.mpr + windowing + repaint), interleaved with the
         # axial view's slice changes in the same layout.
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
         vol_bytes = volume.hu.nbytes
         print(f"load (open to volume shown): {load_s:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"view size: {view.graphics.width()}x{view.graphics.height()} px, {n} slices, per slice change + repaint:")
+        print(f"view size: {view_size[0]}x{view_size[1]} px, {n} slices, per slice change + repaint:")
         for name, (med, p95) in results.items():
             print(f"  {name:<42} median {med:6.2f} ms  p95 {p95:6.2f} ms")
         w_med, w_p95 = results["window, RGB32 table path, smooth"]
