@@ -41,7 +41,7 @@ def _rows(out: Path) -> list[dict]:
 def test_triage_lists_every_study_in_suspicion_order_and_resumes(archive: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code = triage.main([str(archive), "--out", str(out), "--workers", "1", "--device", "cpu"])
+    code = triage.main([str(archive), "--out", str(out), "--workers", "1", "--device", "cpu", "--second-models", "1"])
     stdout, err = capsys.readouterr()
     assert code == 0, err
     rows = _rows(out)
@@ -70,7 +70,7 @@ def test_triage_lists_every_study_in_suspicion_order_and_resumes(archive: Path, 
     for record in done:
         shutil.copy2(record, killed / "state" / record.name)
         shutil.copytree(out / "studies" / record.stem, killed / "studies" / record.stem)
-    code = triage.main([str(archive), "--out", str(killed), "--workers", "1", "--device", "cpu"])
+    code = triage.main([str(archive), "--out", str(killed), "--workers", "1", "--device", "cpu", "--second-models", "1"])
     _, err = capsys.readouterr()
     assert code == 0 and "2 done before" in err and "3/3" in err
     assert _strip_times(killed / "worklist.json") == _strip_times(out / "worklist.json")
@@ -99,7 +99,7 @@ def test_ray_cluster_gives_the_same_rows(archive: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ray_both_readers(archive: Path, tmp_path: Path) -> None:
-    _compare_with_ray(archive, tmp_path, ReaderConfig(device="cpu", threads=1))
+    _compare_with_ray(archive, tmp_path, ReaderConfig(device="cpu", threads=1, second_models=1))
 
 
 def _compare_with_ray(archive: Path, tmp_path: Path, config: ReaderConfig) -> None:

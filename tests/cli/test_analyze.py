@@ -55,7 +55,7 @@ def test_bleed_study_writes_pdf_and_json_and_lists_the_mr_series(
 ) -> None:
     pdf, js = tmp_path / "out.pdf", tmp_path / "out.json"
     code = analyze.main([str(studies["bleed"]), "--pdf", str(pdf), "--json", str(js),
-                         "--weights", str(studies["always"]), "--device", "cpu", "--threads", "1"])
+                         "--weights", str(studies["always"]), "--device", "cpu", "--second-models", "1"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.pdf"]
@@ -82,7 +82,10 @@ def test_bleed_study_writes_pdf_and_json_and_lists_the_mr_series(
 
     assert "Hemorrhage suspected" in out and "not analysed: Modality MR" in out
     assert "山田" not in out and "山田" not in err  # no patient data on the terminal
-    assert f"{n}/{n} slices" in err  # progress reached the end
+    assert f"{2 * n}/{2 * n} slices" in err  # progress reached the end (both readers: twice the slices)
+    lesions = series["lesions"]
+    assert lesions["reader"] == "BLAST-CT" and lesions["analysed"] and lesions["models"] == ["blast-ct-v1/model_1"]
+    assert "Lesions and volumes (second reader)" in " ".join(pages[1].split())
 
 
 def test_clean_study_is_negative_in_every_output(studies: dict[str, Path], tmp_path: Path,
@@ -162,7 +165,7 @@ def test_runs_headless_without_qt(studies: dict[str, Path], tmp_path: Path) -> N
         "import sys\n"
         "from viewer.cli.analyze import main\n"
         f"rc = main([{str(studies['clean'])!r}, '--pdf', {str(tmp_path / 'h.pdf')!r}, '--weights', "
-        f"{str(studies['never'])!r}, '--device', 'cpu', '--threads', '1'])\n"
+        f"{str(studies['never'])!r}, '--device', 'cpu', '--second-models', '1'])\n"
         "print('qt-loaded' if any(m.split('.')[0] in ('PySide6', 'pyqtgraph') for m in sys.modules) else 'qt-free')\n"
         "sys.exit(rc)\n"
     )
@@ -189,7 +192,8 @@ def test_shipped_model_finds_the_synthetic_bleed_where_it_is(
     docs = {}
     for name in ("bleed", "clean"):
         out = tmp_path / f"{name}.json"
-        code = analyze.main([str(studies[name]), "--json", str(out), "--device", "cpu", "--quiet"])
+        # The first reader's shipped weights are what this checks; the second reader has its own tests.
+        code = analyze.main([str(studies[name]), "--json", str(out), "--device", "cpu", "--quiet", "--second-reader", "off"])
         assert code == 0, capsys.readouterr().err
         docs[name] = json.loads(out.read_text(encoding="utf-8"))
         _validate(docs[name])

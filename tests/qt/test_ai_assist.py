@@ -251,7 +251,7 @@ def test_bleed_study_end_to_end(qtbot, assisted, bleed_study, tmp_path, monkeypa
     headless = tmp_path / "headless" / "h.json"
     headless.parent.mkdir()
     assert analyze([str(folder), "--json", str(headless), "--weights", str(ai.engine.path), "--device", "cpu",
-                    "--threads", "1", "--quiet"]) == 0
+                    "--threads", "1", "--quiet", "--second-reader", "off"]) == 0  # as the GUI here
     cli = json.loads(headless.read_text(encoding="utf-8"))["series"][0]
     assert cli["verdict"]["ich_suspected"] is True
     gui_any = [s["probabilities"]["any"] for s in data["series"][0]["slices"]]
