@@ -106,3 +106,27 @@ def test_open_worklist_sort_read_findings_and_open_the_images(qtbot, main_window
             box.close()
     qtbot.waitUntil(lambda: not main_window.is_loading(), timeout=30000)
     np.testing.assert_equal(main_window.worklist_panel.entries[0].study_id, "b")
+
+
+def test_a_row_that_knows_its_folders_opens_its_images_without_asking(qtbot, main_window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Triage records the folders a study was read from: a double click opens them directly."""
+    from viewer.analysis.worklist import write_worklist
+
+    images = write_study(tmp_path / "images", block_pattern_volume(6), seed="worklist-direct")
+    uid = open_paths([images]).stacks()[0].study_uid
+    out = tmp_path / "triage"
+    out.mkdir()
+    write_worklist([entry("d", suspected=True, blood=3.0, max_any=0.8, study_uid=uid, source_dirs=(str(images),))], out)
+
+    def never(*a, **k):  # noqa: ANN002, ANN003
+        raise AssertionError("no folder dialog for a row that knows its folders")
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory", staticmethod(never))
+    main_window.open_worklist(out)
+    table = main_window.worklist_panel.table
+    rect = table.visualItemRect(table.item(0, 1))
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+        qtbot.mouseClick(table.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(table.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+    assert main_window.current_volume.metadata.study_uid == uid
+    qtbot.waitUntil(lambda: not main_window.is_loading(), timeout=30000)

@@ -97,18 +97,20 @@ class TriageEntry:
     models_sha256: tuple[str, ...]
     n_slices: int
     seconds: dict[str, float] = field(default_factory=dict)  # decode, first_reader, second_reader, reports
+    source_dirs: tuple[str, ...] = ()  # the folders the study's files were read from (to open its images)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["readers"] = list(self.readers)
         data["not_analysed"] = list(self.not_analysed)
         data["models_sha256"] = list(self.models_sha256)
+        data["source_dirs"] = list(self.source_dirs)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TriageEntry:
         data = dict(data)
-        for key in ("readers", "not_analysed", "models_sha256"):
+        for key in ("readers", "not_analysed", "models_sha256", "source_dirs"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
 
@@ -138,6 +140,7 @@ def _base_entry(study: StudyInput, models: tuple[str, ...]) -> dict[str, Any]:
         input_sha256=study.input_sha256,
         models_sha256=models,
         n_slices=study.n_slices,
+        source_dirs=tuple(sorted({str(p.parent) for p in study.paths})),
     )
 
 

@@ -486,7 +486,13 @@ class MainWindow(StudyLoadingMixin, MainActionsMixin, QtWidgets.QMainWindow):
             self.open_worklist(folder)
 
     def _open_worklist_study(self, entry: Any) -> None:
-        """Open a worklist row's images: the worklist does not record where they are, so ask."""
+        """Open a worklist row's images from the folders triage read them from; when those are gone
+        (another machine, a moved archive), ask for the folder."""
+        dirs = [d for d in getattr(entry, "source_dirs", ()) if Path(d).is_dir()]
+        if dirs and len(dirs) == len(entry.source_dirs):
+            self._pending_study_uid = entry.study_uid
+            self.open_paths(dirs)
+            return
         who = " ".join(t for t in (entry.patient_id, entry.study_date, entry.accession) if t)
         folder = QtWidgets.QFileDialog.getExistingDirectory(
             self, f"Open the images of study {who}", self.open_dialog_start()
