@@ -120,7 +120,9 @@ class SkippedFilesDialog(QtWidgets.QDialog):
 
 
 class PreferencesDialog(QtWidgets.QDialog):
-    """Edit > Preferences: recent files, mouse mapping, cine speed, AI and heatmap defaults."""
+    """Edit > Preferences: recent files, mouse mapping, cine speed, AI and heatmap defaults (General),
+    and the PACS nodes, our AE and the retrieve cache (PACS: `pacs_nodes_page.PacsPage`, saved to the
+    PACS settings file when OK is pressed)."""
 
     clear_recent_requested = QtCore.Signal()
 
@@ -197,9 +199,39 @@ class PreferencesDialog(QtWidgets.QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QtWidgets.QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self._defaults)
+        from viewer.qt.pacs_nodes_page import PacsPage
+
+        general = QtWidgets.QWidget()
+        general.setLayout(form)
+        self.pacs_page = PacsPage()
+        self.tabs = QtWidgets.QTabWidget(self)
+        self.tabs.addTab(general, "General")
+        self.tabs.addTab(self.pacs_page, "PACS")
+        self.pacs_error = QtWidgets.QLabel("")
+        self.pacs_error.setWordWrap(True)
+        self.pacs_error.setStyleSheet("QLabel { color: #b00000; }")
+        self.pacs_error.setVisible(False)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.pacs_error)
         layout.addWidget(buttons)
+
+    def accept(self) -> None:
+        """OK: the PACS settings are written first; when they cannot be, say why and stay open."""
+        from viewer.pacs.errors import NodeConfigError
+
+        try:
+            self.pacs_page.save()
+        except (NodeConfigError, OSError) as exc:
+            self.pacs_error.setText(f"The PACS settings were not saved: {exc}")
+            self.pacs_error.setVisible(True)
+            self.tabs.setCurrentWidget(self.pacs_page)
+            return
+        super().accept()
+
+    def done(self, result: int) -> None:
+        self.pacs_page.shutdown(0.0)  # a Verify still waiting for a node ends in the background
+        super().done(result)
 
     def result_settings(self) -> Settings:
         """The settings as edited (recent paths kept as they were)."""

@@ -79,6 +79,14 @@ class MainActionsMixin:
             "Open &worklist…", self.open_worklist_dialog, ["Ctrl+Shift+W"],
             tip="Open the worklist an 'ichview triage' run wrote (its output folder)",
         )
+        self.open_pacs_action = self._act(
+            "Open from &PACS…", self.open_from_pacs_dialog, ["Ctrl+Shift+P"],
+            tip="Search a PACS node, retrieve a study into the PACS cache and open it",
+        )
+        self.send_findings_action = self._act(
+            "Send findings to &PACS…", self.send_findings_to_pacs,
+            tip="Store the AI findings of the study on screen on a PACS node (DICOM SR and key images)",
+        )
         self.skipped_action = self._act("Show &skipped files…", self.show_skipped)
         self.warnings_action = self._act("Show series &warnings…", self.show_warnings)
         self.export_view_action = self._act(
@@ -152,6 +160,31 @@ class MainActionsMixin:
         self.shortcuts_action = self._act("&Keyboard and mouse shortcuts", self.show_shortcuts, ["F1"])
         self.about_action = self._act("&About ichview", self.show_about)
 
+    def open_from_pacs_dialog(self) -> Any:
+        """File > Open from PACS…: search, retrieve into the cache, open (viewer.qt.pacs_browser)."""
+        from viewer.qt.pacs_browser import open_from_pacs
+
+        return open_from_pacs(self)
+
+    def send_findings_to_pacs(self) -> Any:
+        """AI > Send findings to PACS…: the SR and key images of the study on screen (viewer.qt.pacs_send)."""
+        from viewer.qt.pacs_send import send_findings
+
+        return send_findings(self)
+
+    @staticmethod
+    def _keep_last(menu: QtWidgets.QMenu, action: QtGui.QAction) -> None:
+        """Move `action` (after a separator) to the end of `menu` when others were added after it."""
+        actions = menu.actions()
+        if actions and actions[-1] is action:
+            return
+        i = actions.index(action)
+        if i > 0 and actions[i - 1].isSeparator():
+            menu.removeAction(actions[i - 1])
+        menu.removeAction(action)
+        menu.addSeparator()
+        menu.addAction(action)
+
     def _go_last(self) -> None:
         v = self.slice_view.volume
         if v is not None:
@@ -173,7 +206,8 @@ class MainActionsMixin:
         self._menus: dict[str, QtWidgets.QMenu] = {}
         file_menu = bar.addMenu("&File")
         self._menus["File"] = file_menu
-        file_menu.addActions([self.open_folder_action, self.open_files_action, self.open_worklist_action])
+        file_menu.addActions([self.open_folder_action, self.open_files_action, self.open_worklist_action,
+                              self.open_pacs_action])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addAction(self.skipped_action)
         file_menu.addAction(self.warnings_action)
@@ -221,6 +255,12 @@ class MainActionsMixin:
             tools_menu.addAction(self.tags_action)
             self.addAction(self.tags_action)
             self._all_actions.append(self.tags_action)
+        # The AI menu (the AI assist adds its entries to it); Send findings to PACS stays its last entry.
+        ai_menu = bar.addMenu("&AI")
+        self._menus["&AI"] = ai_menu
+        ai_menu.addSeparator()
+        ai_menu.addAction(self.send_findings_action)
+        ai_menu.aboutToShow.connect(lambda m=ai_menu: self._keep_last(m, self.send_findings_action))
         help_menu = bar.addMenu("&Help")
         self._menus["Help"] = help_menu
         help_menu.addActions([self.shortcuts_action, self.about_action])
