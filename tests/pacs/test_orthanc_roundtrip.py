@@ -35,7 +35,7 @@ def test_nothing_listening_gives_a_clear_message(local: LocalAE) -> None:
     from tests.pacs.orthanc_server import free_port
 
     dead = PacsNode("down", "NOBODY", "127.0.0.1", free_port(), timeout_s=2)
-    with pytest.raises(PacsUnreachableError, match=r"cannot reach down \(NOBODY@127.0.0.1:\d+\).*is the PACS running"):
+    with pytest.raises(PacsUnreachableError, match=r"cannot reach down \(NOBODY@127.0.0.1:\d+\).*refused.*is the PACS running"):
         echo(dead, local)
 
 

@@ -3,6 +3,7 @@ about datasets (its identifiers hold patient names: they never reach a log)."""
 from __future__ import annotations
 
 import contextlib
+import time
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -60,10 +61,12 @@ def association(
     ae = make_ae(local, node.timeout_s)
     for ctx in contexts:
         ae.add_requested_context(ctx.abstract_syntax, ctx.transfer_syntax)
+    started = time.monotonic()
     assoc = ae.associate(
         node.host, node.port, ae_title=node.ae_title, max_pdu=MAX_PDU,
         ext_neg=list(ext_neg) if ext_neg else None, evt_handlers=list(evt_handlers or []),
     )
+    waited = time.monotonic() - started
     what = f" for {purpose}" if purpose else ""
     if assoc.is_rejected:
         raise AssociationRejectedError(
@@ -71,6 +74,11 @@ def association(
             f"{local.ae_title!r} to that node's known modalities, or check its AE title"
         )
     if not assoc.is_established:
+        if waited < min(1.0, node.timeout_s / 2):  # answered at once: refused, not silent
+            raise PacsUnreachableError(
+                f"cannot reach {node.describe()}{what}: the connection was refused (nothing listens on that "
+                "port: is the PACS running, and are host and port right?)"
+            )
         raise PacsUnreachableError(
             f"cannot reach {node.describe()}{what}: no answer within {node.timeout_s:g} s "
             "(is the PACS running, and are host and port right?)"
