@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slices", type=int, default=40)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores but one)")
     parser.add_argument("--interval-ms", type=int, default=40, help="Down key every N ms while measuring")
+    parser.add_argument("--no-second", action="store_true", help="do not wait for the second reader (BLAST-CT)")
     args = parser.parse_args(argv)
 
     from PySide6 import QtCore, QtWidgets
@@ -153,9 +154,23 @@ def main(argv: list[str] | None = None) -> int:
             if view.index != before and ai.is_running() and "first" in marks:
                 frames.append(dt)
 
+        second_frames: list[float] = []
+
+        def press_second() -> None:
+            v = view.volume
+            if v is None:
+                return
+            key = QtCore.Qt.Key.Key_Down if view.index < v.n_slices - 1 else QtCore.Qt.Key.Key_Home
+            t = time.perf_counter()
+            QTest.keyClick(view.graphics, key)
+            view.render_now()
+            if ai.is_second_running():
+                second_frames.append(time.perf_counter() - t)
+
         window.volume_loaded.connect(lambda _v: marks.setdefault("image", time.perf_counter()))
         ai.result_shown.connect(on_result)
         ai.inference_finished.connect(on_finished)
+        ai.second_finished.connect(lambda _s: marks.setdefault("second_done", time.perf_counter()))
         timer = QtCore.QTimer()
         timer.setInterval(args.interval_ms)
         timer.timeout.connect(press)
@@ -174,6 +189,20 @@ def main(argv: list[str] | None = None) -> int:
         volume = window.current_volume
         first_s = marks["first"] - t_open
         done_s = marks["done"] - t_open
+
+        # The second reader (BLAST-CT) runs after the first, in the same worker module: keep scrolling.
+        second_s = None
+        if not args.no_second:
+            timer2 = QtCore.QTimer()
+            timer2.setInterval(args.interval_ms)
+            timer2.timeout.connect(press_second)
+            timer2.start()
+            while "second_done" not in marks and time.perf_counter() - t_open < 900:
+                app.processEvents()
+                time.sleep(0.001)
+            timer2.stop()
+            if "second_done" in marks:
+                second_s = marks["second_done"] - t_open
 
         # Reference 1: the same scroll with nothing running.
         idle: list[float] = []
@@ -210,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scroll during inference: median {busy_med:.2f} ms, p95 {busy_p95:.2f} ms over {busy_n} frames")
         print(f"scroll idle (reference): median {idle_med:.2f} ms, p95 {idle_p95:.2f} ms "
               f"-> during / idle median {busy_med / idle_med:.2f}x")
+        if second_s is not None:
+            sec_med, sec_p95, sec_n = ms(second_frames)
+            print(f"open -> second reader (BLAST-CT) done: {second_s:.1f} s; scroll while it runs: median {sec_med:.2f} ms, "
+                  f"p95 {sec_p95:.2f} ms over {sec_n} frames -> during / idle median {sec_med / idle_med:.2f}x "
+                  f"(goal <= 2x)")
         print(f"verdict: {ai.stack_findings(volume.stack_id).verdict_text}; max P(any) "
               f"{float(analysis.probabilities[:, 0].max()):.2f}")
         goals = [
