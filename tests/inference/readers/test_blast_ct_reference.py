@@ -47,9 +47,10 @@ def test_a_real_crop_with_a_bleed_reads_as_the_package_reads_it(real_data: Path,
 
 @pytest.mark.slow
 def test_a_larger_real_crop_with_three_members(real_data: Path, tmp_path: Path) -> None:
-    # 60 mm of InVesalius reaching the skull (the bleed next to the inner table), members 1-3.
-    volume = crop_volume(_load(real_data, "invesalius_head_ct_0051"), 40, 80, 120, 245, 60, 185)
-    volume, _ = insert_ellipsoid(volume, (20, 62, 20), (8.0, 10.0, 4.0), 65)
+    # 60 mm of InVesalius across the right skull (inner table near column 28 of the crop), a
+    # 65 HU lens just inside it; members 1-3.
+    volume = crop_volume(_load(real_data, "invesalius_head_ct_0051"), 40, 80, 190, 315, 120, 245)
+    volume, _ = insert_ellipsoid(volume, (20, 60, 38), (8.0, 10.0, 3.0), 65)
     ours, ref = _compare(volume, 3, tmp_path)
     assert _counts(ref)[1:].sum() > 500
     assert (ours == ref).mean() >= 0.999
