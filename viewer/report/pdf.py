@@ -368,7 +368,7 @@ def _key_image_row(stack: StackFindings, number: int, key: KeySlice, st: dict[st
         Paragraph(escape_text(key.sop_instance_uid), st["mono"]),
     ]
     cells.append(info)
-    table = Table([cells], colWidths=[box + 2 * mm, box + 2 * mm, 11 * mm, CONTENT_W - 2 * box - 15 * mm], hAlign="LEFT")
+    table = Table([cells], colWidths=[box + 2 * mm, box + 2 * mm, 15 * mm, CONTENT_W - 2 * box - 19 * mm], hAlign="LEFT")
     table.setStyle(
         TableStyle(
             [
