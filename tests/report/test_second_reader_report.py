@@ -10,6 +10,7 @@ import numpy as np
 import pypdfium2 as pdfium
 from report_inputs import analysis_for, bleed_labels, head_volume, second_reading_for
 
+from viewer.report.images import LESION_COLOURS
 from viewer.report.findings import VERDICT_NEGATIVE, VERDICT_POSITIVE, summarize_stack, summarize_study
 from viewer.report.json_report import SCHEMA_VERSION, findings_to_json, load_schema
 from viewer.report.pdf import write_findings_pdf
@@ -87,8 +88,8 @@ def test_second_reader_bleed_volume_key_image_outline_json_and_pdf(tmp_path: Pat
     text = _pdf_text(path)
     assert "Extra-axial haemorrhage" in text and f"{stack.lesions.volumes_ml['EAH']:.1f} mL" in text
     assert "slices 6\u20138" in text
-    # The key image with outlines: sky-blue (EAH) pixels on the rendered page, where none are without.
-    assert _sky_blue_pixels(path) > 20
+    # The key image with outlines: EAH-coloured pixels on the rendered page (the viewer's colour too).
+    assert _class_pixels(path, LESION_COLOURS[2]) > 20
 
 
 def _pdf_text(path: Path) -> str:
@@ -99,13 +100,13 @@ def _pdf_text(path: Path) -> str:
         pdf.close()
 
 
-def _sky_blue_pixels(path: Path) -> int:
+def _class_pixels(path: Path, colour: tuple[int, int, int]) -> int:
     pdf = pdfium.PdfDocument(str(path))
     try:
         count = 0
         for page in pdf:
             img = np.asarray(page.render(scale=2).to_pil().convert("RGB")).astype(int)
-            count += int((np.abs(img - np.array([86, 180, 233])).sum(axis=2) < 40).sum())
+            count += int((np.abs(img - np.array(colour)).sum(axis=2) < 40).sum())
         return count
     finally:
         pdf.close()

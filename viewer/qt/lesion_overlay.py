@@ -16,15 +16,13 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from inference.readers.blast_ct.results import LESION_CLASSES
+from viewer.report.images import LESION_COLOURS
 
 LESION_Z = 12.0  # above the heatmap (slice_view.HEATMAP_Z = 10), below measurements (20+)
 STYLES = ("outline", "fill")
-# Okabe-Ito: yellow, blue, bluish green, sky blue (label values 1..4 = LESION_CLASSES order).
+# The report's table (Okabe-Ito yellow, blue, bluish green, sky blue), so the PDF's outlines match.
 LESION_COLORS: dict[str, tuple[int, int, int]] = {
-    "IPH": (240, 228, 66),
-    "EAH": (0, 114, 178),
-    "oedema": (0, 158, 115),
-    "IVH": (86, 180, 233),
+    name: LESION_COLOURS[value] for value, name in enumerate(LESION_CLASSES, start=1)
 }
 LESION_LEGEND_NAMES: dict[str, str] = {"IPH": "IPH", "EAH": "EAH", "oedema": "oedema", "IVH": "IVH"}
 FILL_ALPHA = 0.45  # a fill's alpha at opacity 1 (its border is drawn at the full opacity)

@@ -20,13 +20,14 @@ from viewer.core.windowing import PRESETS_BY_KEY, apply_window
 
 CET_L17_CSV = Path(__file__).resolve().parents[2] / "resources" / "colormaps" / "CET-L17.csv"
 HEATMAP_START = 0.12  # skip the map's near-white start, as the viewer does
-# Lesion classes of the second reader (label values 1..4): Okabe-Ito colours, none of them in the
-# heat map's range.
+# Lesion classes of the second reader (label values 1..4 = IPH, EAH, oedema, IVH): Okabe-Ito
+# (colour-blind safe) yellow, blue, bluish green, sky blue. The one table: the viewer's overlay, its
+# strip and the PDF all use it.
 LESION_COLOURS: dict[int, tuple[int, int, int]] = {
-    1: (0, 158, 115),  # IPH, bluish green
-    2: (86, 180, 233),  # EAH, sky blue
-    3: (240, 228, 66),  # oedema, yellow
-    4: (204, 121, 167),  # IVH, reddish purple
+    1: (240, 228, 66),  # IPH
+    2: (0, 114, 178),  # EAH
+    3: (0, 158, 115),  # oedema
+    4: (86, 180, 233),  # IVH
 }
 
 BRAIN = PRESETS_BY_KEY["brain"]  # W80 / C40
