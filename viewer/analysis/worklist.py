@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inference.readers.blast_ct.results import LESION_CLASSES
-from viewer.analysis.triage import STATUS_FAILED, TriageEntry, suspicion_order
+from viewer.analysis.triage import STATUS_FAILED, STATUS_NOT_ANALYSED, TriageEntry, suspicion_order
 from viewer.core.atomic import write_files_atomic
 
 __all__ = ["sorted_entries", "worklist_files", "write_worklist", "read_worklist", "WORKLIST_JSON"]
@@ -83,13 +83,15 @@ def _html(rows: list[TriageEntry], out_dir: Path) -> bytes:
         cls = "pos" if e.suspected else "neg" if e.suspected is False else "na"
         if e.status == STATUS_FAILED:
             cls = "fail"
-        vols = ", ".join(f"{c} {e.volumes_ml.get(c, 0.0):.1f}" for c in LESION_CLASSES) if e.second_reader else "not read"
+        analysed = e.status not in (STATUS_FAILED, STATUS_NOT_ANALYSED)
+        vols = ", ".join(f"{c} {e.volumes_ml.get(c, 0.0):.1f}" for c in LESION_CLASSES) if e.second_reader and analysed else "not read"
+        blood = _fmt(e.blood_ml, 1) if e.second_reader and analysed else DASH
         why = "; ".join(e.not_analysed) + (f" Failed: {e.reason}" if e.reason else "") or DASH
         links = " ".join(f'<a href="{esc(e.files[k])}">{k.upper()}</a>' for k in ("pdf", "json") if k in e.files)
         body.append(
             f'<tr class="{cls}"><td>{rank}</td><td>{_thumb(out_dir, e)}</td>'
             f'<td class="verdict">{esc(e.verdict or e.status)}</td><td>{_fmt(e.max_any)}</td>'
-            f"<td>{_fmt(e.blood_ml, 1)}</td><td>{esc(vols)}</td>"
+            f"<td>{blood}</td><td>{esc(vols)}</td>"
             f"<td>{esc(e.patient_name)}<br><small>{esc(e.patient_id)}</small></td>"
             f"<td>{esc(e.study_date)}<br><small>{esc(e.accession)}</small></td><td>{esc(e.description)}</td>"
             f"<td><small>{esc(why)}</small></td><td>{links}</td></tr>"
